@@ -1,0 +1,197 @@
+/**
+ * Error classes shared by every refreshkit package.
+ *
+ * Each class has a stable `code`, a `name` taken from the class, and an
+ * optional `cause`. `instanceof` works across duplicate copies of the package
+ * (two versions in one `node_modules` tree) because it checks a brand
+ * registered with `Symbol.for`, not the prototype chain.
+ *
+ * No message ever contains a token or a client secret: callers build messages
+ * from codes, option names and redacted upstream text only.
+ */
+
+/** Stable codes carried by refreshkit errors. */
+export type RefreshkitErrorCode =
+  | 'ERR_REAUTHENTICATION_REQUIRED'
+  | 'ERR_TOKEN_ENDPOINT_CONFIGURATION'
+  | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE'
+  | 'ERR_INVALID_TOKEN_RESPONSE'
+  | 'ERR_ORIGIN_NOT_ALLOWED'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_CORRUPT_RECORD';
+
+const BRAND = Symbol.for('refreshkit.error');
+
+interface Branded {
+  readonly [BRAND]?: ReadonlySet<string>;
+}
+
+function hasBrand(value: unknown, brand: string): boolean {
+  return typeof value === 'object' && value !== null && (value as Branded)[BRAND]?.has(brand) === true;
+}
+
+/** Options common to every refreshkit error. */
+export interface RefreshkitErrorOptions {
+  /** The underlying failure, if any. Never holds a secret. */
+  readonly cause?: unknown;
+}
+
+/** Base class of every error refreshkit throws on purpose (except option `TypeError`s). */
+export class RefreshkitError extends Error {
+  /** Stable, machine-readable code. */
+  readonly code: RefreshkitErrorCode;
+
+  constructor(code: RefreshkitErrorCode, message: string, options?: RefreshkitErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+    // The brand lists every class in the chain so `instanceof Base` and
+    // `instanceof Derived` both hold for copies loaded from another path.
+    const brands = new Set<string>();
+    for (let c: unknown = new.target; c !== Error && typeof c === 'function';) {
+      brands.add((c as { name: string }).name);
+      c = Object.getPrototypeOf(c);
+    }
+    Object.defineProperty(this, BRAND, { value: brands, enumerable: false });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasBrand(value, this.name);
+  }
+}
+
+/** Why a key needs the user to sign in again. */
+export type ReauthenticationReason =
+  /** The cache holds no tokens for the key and `load` found none. */
+  | 'no_tokens'
+  /** The stored token set has expired and carries no refresh token. */
+  | 'no_refresh_token'
+  /** The authorization server rejected the refresh token (`invalid_grant`): the grant is dead. */
+  | 'invalid_grant';
+
+/**
+ * No usable grant for this key: the user (or connected account) must
+ * authenticate again. Terminal; refreshkit will not call the token endpoint
+ * for the key again until new tokens are `set`.
+ */
+export class ReauthenticationRequiredError extends RefreshkitError {
+  /** The key whose grant is missing or dead. Keys are identifiers, not secrets. */
+  readonly key: string | undefined;
+  /** Why re-authentication is needed. */
+  readonly reason: ReauthenticationReason;
+  /** HTTP status the token endpoint answered with, when it answered. */
+  readonly upstreamStatus: number | undefined;
+
+  constructor(
+    reason: ReauthenticationReason,
+    options?: RefreshkitErrorOptions & { key?: string; upstreamStatus?: number; detail?: string },
+  ) {
+    const subject = options?.key === undefined ? 'this key' : `key \`${options.key}\``;
+    const detail = options?.detail ? `: ${options.detail}` : '';
+    super('ERR_REAUTHENTICATION_REQUIRED', `Re-authentication required for ${subject} (${reason})${detail}`, options);
+    this.key = options?.key;
+    this.reason = reason;
+    this.upstreamStatus = options?.upstreamStatus;
+  }
+}
+
+/** Fields describing a token-endpoint answer that refreshkit rejected. */
+export interface UpstreamErrorOptions extends RefreshkitErrorOptions {
+  /** HTTP status of the token endpoint's answer. */
+  readonly upstreamStatus?: number;
+  /** The OAuth `error` code from the answer, if it had one. */
+  readonly oauthError?: string;
+  /** Redacted, length-capped copy of the answer, for diagnosis. Non-enumerable. */
+  readonly response?: UpstreamResponseSummary;
+}
+
+/** A redacted summary of a token-endpoint answer, attached non-enumerably to errors. */
+export interface UpstreamResponseSummary {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  /** Body text with every known secret replaced by `[REDACTED]`, at most 2 KiB. */
+  readonly body: string;
+}
+
+abstract class UpstreamError extends RefreshkitError {
+  /** HTTP status the token endpoint answered with; never copied into `status`. */
+  readonly upstreamStatus: number | undefined;
+  /** The OAuth `error` code, when the answer had one. */
+  readonly oauthError: string | undefined;
+  /** Redacted summary of the answer (non-enumerable, so it stays out of JSON and logs). */
+  declare readonly response: UpstreamResponseSummary | undefined;
+
+  constructor(code: RefreshkitErrorCode, message: string, options?: UpstreamErrorOptions) {
+    super(code, message, options);
+    this.upstreamStatus = options?.upstreamStatus;
+    this.oauthError = options?.oauthError;
+    Object.defineProperty(this, 'response', { value: options?.response, enumerable: false });
+  }
+}
+
+/**
+ * The token endpoint refused the client itself (`invalid_client`,
+ * `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, or another
+ * 4xx). Terminal: retrying cannot help until the configuration changes.
+ */
+export class TokenEndpointConfigurationError extends UpstreamError {
+  constructor(message: string, options?: UpstreamErrorOptions) {
+    super('ERR_TOKEN_ENDPOINT_CONFIGURATION', message, options);
+  }
+}
+
+/**
+ * The token endpoint could not be reached or kept failing transiently
+ * (network error, timeout, 5xx, 429) after the retries allowed.
+ */
+export class TokenEndpointUnavailableError extends UpstreamError {
+  /** How long the server asked callers to wait (from `Retry-After`), if it said. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, options?: UpstreamErrorOptions & { retryAfterMs?: number }) {
+    super('ERR_TOKEN_ENDPOINT_UNAVAILABLE', message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/**
+ * The token endpoint answered 2xx but the body is not a valid token response.
+ * Never retried: the server may already have consumed the refresh token.
+ */
+export class InvalidTokenResponseError extends UpstreamError {
+  constructor(message: string, options?: UpstreamErrorOptions) {
+    super('ERR_INVALID_TOKEN_RESPONSE', message, options);
+  }
+}
+
+/** `cache.fetch` was asked to send the bearer to an origin not in `allowedOrigins`. */
+export class OriginNotAllowedError extends RefreshkitError {
+  /** The origin that was refused. */
+  readonly origin: string;
+
+  constructor(origin: string) {
+    super(
+      'ERR_ORIGIN_NOT_ALLOWED',
+      `Refusing to send a bearer token to \`${origin}\`: it is not in \`allowedOrigins\``,
+    );
+    this.origin = origin;
+  }
+}
+
+/** The token store (e.g. Redis) cannot be reached, so a refresh cannot be coordinated. */
+export class StoreUnavailableError extends RefreshkitError {
+  constructor(message: string, options?: RefreshkitErrorOptions) {
+    super('ERR_STORE_UNAVAILABLE', message, options);
+  }
+}
+
+/** A stored record could not be read back (corrupt, wrong shape, or wrong encryption key). */
+export class CorruptRecordError extends RefreshkitError {
+  /** The key whose record is unreadable. */
+  readonly key: string;
+
+  constructor(key: string, message: string, options?: RefreshkitErrorOptions) {
+    super('ERR_CORRUPT_RECORD', `Stored record for key \`${key}\` is unreadable: ${message}`, options);
+    this.key = key;
+  }
+}

@@ -1,0 +1,27 @@
+export { TokenCache } from './token-cache.js';
+export type {
+  CacheGrant,
+  GetAccessTokenOptions,
+  TokenCacheEvents,
+  TokenCacheOptions,
+  TokenCacheStats,
+} from './token-cache-options.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export type { MaybePromise, StoreLock, TokenRecord, TokenStore } from './token-store.js';
+export type { ClientCredentialsOptions, EndpointCallOptions, TokenEndpoint } from './token-endpoint.js';
+export { toTokenSet, type TokenSet } from './token-set.js';
+export {
+  CorruptRecordError,
+  InvalidTokenResponseError,
+  OriginNotAllowedError,
+  ReauthenticationRequiredError,
+  RefreshkitError,
+  StoreUnavailableError,
+  TokenEndpointConfigurationError,
+  TokenEndpointUnavailableError,
+  type ReauthenticationReason,
+  type RefreshkitErrorCode,
+  type RefreshkitErrorOptions,
+  type UpstreamErrorOptions,
+  type UpstreamResponseSummary,
+} from './errors.js';

@@ -1,0 +1,51 @@
+import { LRUCache } from 'lru-cache';
+import type { TokenRecord, TokenStore } from './token-store.js';
+import { assertIntegerInRange } from './validate.js';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Most keys held; the least recently used beyond it are evicted (a cache
+   * with `load` reads them back on the next miss).
+   * @default 10_000
+   * Range: integer from 1 to 2^32.
+   */
+  readonly max?: number;
+}
+
+/**
+ * The default store: one process's records in a bounded LRU. Reads are
+ * synchronous so a cache hit costs no extra await.
+ */
+export class MemoryStore implements TokenStore {
+  readonly #records: LRUCache<string, TokenRecord>;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const max = options.max ?? 10_000;
+    assertIntegerInRange('max', max, 1, 2 ** 32);
+    this.#records = new LRUCache({ max });
+  }
+
+  /** Number of records held. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** {@inheritDoc TokenStore.get} */
+  get(key: string): TokenRecord | undefined {
+    return this.#records.get(key);
+  }
+
+  /** {@inheritDoc TokenStore.compareAndSet} */
+  compareAndSet(key: string, record: TokenRecord, expectedVersion: number | undefined): boolean {
+    // peek: a version check must not count as a use for LRU order.
+    if (this.#records.peek(key)?.version !== expectedVersion) return false;
+    this.#records.set(key, record);
+    return true;
+  }
+
+  /** {@inheritDoc TokenStore.delete} */
+  delete(key: string): void {
+    this.#records.delete(key);
+  }
+}

@@ -1,0 +1,121 @@
+import type { TokenEndpoint } from './token-endpoint.js';
+import type { TokenSet } from './token-set.js';
+import type { TokenStore } from './token-store.js';
+
+/** How a cache obtains tokens for a key it has none for. */
+export type CacheGrant =
+  /** User tokens: only refresh what was `set` or `load`ed; an unknown key needs re-authentication. */
+  | 'refresh_token'
+  /** Service identities: obtain tokens for any key by the client-credentials grant. */
+  | 'client_credentials';
+
+/** Options of {@link TokenCache}. */
+export interface TokenCacheOptions {
+  /**
+   * The token endpoint, or a function choosing one per key (one OAuth client per tenant).
+   * Required.
+   */
+  readonly endpoint: TokenEndpoint | ((key: string) => TokenEndpoint);
+  /**
+   * How tokens are obtained. A `refresh_token` cache never mints a service
+   * token for an unknown user key.
+   * @default 'refresh_token'
+   */
+  readonly grant?: CacheGrant;
+  /**
+   * Where records live.
+   * @default new MemoryStore({ max: 10_000 })
+   */
+  readonly store?: TokenStore;
+  /**
+   * Origins (`https://api.example.com`) to which `cache.fetch` may send the
+   * bearer. Requests anywhere else reject without being sent.
+   * @default [] (nowhere)
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Refresh this long before expiry, in the background. Capped at half of
+   * each token's lifetime.
+   * @default 60_000
+   * Range: finite number >= 0.
+   */
+  readonly refreshWindowMs?: number;
+  /**
+   * Fraction of the refresh window by which each record's refresh is randomly
+   * delayed, so keys issued together do not refresh together.
+   * @default 0.2
+   * Range: 0 to 1.
+   */
+  readonly refreshJitter?: number;
+  /**
+   * Read-through on a store miss (after LRU eviction, or in a new process).
+   * Return `undefined` when the key has no tokens.
+   */
+  readonly load?: (key: string) => Promise<TokenSet | undefined> | TokenSet | undefined;
+  /**
+   * Persists every new token set. Awaited before any caller receives the new
+   * access token. On failure the tokens are still used, the save is retried
+   * with backoff, and `saveError` is emitted.
+   */
+  readonly save?: (key: string, tokens: TokenSet) => Promise<void> | void;
+  /**
+   * Most token-endpoint calls in flight at once, across all keys.
+   * @default 8
+   * Range: integer >= 1.
+   */
+  readonly endpointConcurrency?: number;
+  /**
+   * Optional rate bound on token-endpoint calls: at most `limit` calls start
+   * in any `intervalMs`.
+   */
+  readonly endpointRateLimit?: { readonly limit: number; readonly intervalMs: number };
+  /**
+   * The `fetch` used by `cache.fetch`.
+   * @default globalThis.fetch
+   */
+  readonly fetch?: typeof globalThis.fetch;
+  /**
+   * Clock in ms since the epoch; inject one in tests instead of fake timers.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+  /**
+   * Random source in [0, 1) for jitter.
+   * @default Math.random
+   */
+  readonly random?: () => number;
+}
+
+/** Options of one `getAccessToken` call. */
+export interface GetAccessTokenOptions {
+  /** Stops this caller's wait (the shared refresh goes on for the others). Rejects with `signal.reason`. */
+  readonly signal?: AbortSignal;
+  /** Refresh even if the current token looks valid (still single-flight). */
+  readonly forceRefresh?: boolean;
+}
+
+/** Counters since the cache was created. */
+export interface TokenCacheStats {
+  /** Calls answered from a stored, usable token (including those that started a background refresh). */
+  readonly hits: number;
+  /** Calls that found nothing stored for their key. */
+  readonly misses: number;
+  /** Token sets obtained from the endpoint. */
+  readonly refreshes: number;
+  /** Callers that joined a refresh already in flight instead of starting one. */
+  readonly coalesced: number;
+  /** Refreshes that failed. */
+  readonly failures: number;
+}
+
+/** Payloads of the cache's events. None carries a token value. */
+export interface TokenCacheEvents {
+  /** A new token set was obtained and stored. */
+  refresh: { readonly key: string; readonly durationMs: number; readonly background: boolean };
+  /** A refresh failed; `error` is a typed refreshkit error (or the store's or endpoint's own). */
+  refreshError: { readonly key: string; readonly error: unknown; readonly background: boolean };
+  /** The key has no usable grant; the user must sign in again. */
+  reauthenticationRequired: { readonly key: string; readonly reason: string };
+  /** The `save` hook failed; it is retried with backoff until it succeeds or newer tokens supersede it. */
+  saveError: { readonly key: string; readonly error: unknown; readonly attempt: number };
+}

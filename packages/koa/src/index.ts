@@ -1,0 +1,2 @@
+/** Placeholder until this adapter lands; see the issue tracker. */
+export const PACKAGE_NAME = '@refreshkit/koa';
