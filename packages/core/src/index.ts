@@ -25,3 +25,6 @@ export {
   type UpstreamErrorOptions,
   type UpstreamResponseSummary,
 } from './errors.js';
+export { OAuth2Endpoint } from './oauth2-endpoint.js';
+export type { OAuth2EndpointOptions, RetryOptions } from './oauth2-endpoint-options.js';
+export type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';

@@ -1,0 +1,184 @@
+import { sleep as timerSleep } from './abortable.js';
+import { InvalidTokenResponseError, TokenEndpointConfigurationError, TokenEndpointUnavailableError } from './errors.js';
+import { validateEndpointOptions, type OAuth2EndpointOptions, type ResolvedRetry } from './oauth2-endpoint-options.js';
+import { readBoundedText } from './read-body.js';
+import { backoffDelay, parseRetryAfter } from './retry-after.js';
+import type { ClientCredentialsOptions, EndpointCallOptions, TokenEndpoint } from './token-endpoint.js';
+import { buildTokenRequest, type BuiltTokenRequest, type RequestDialect } from './token-request.js';
+import { interpretTokenResponse } from './token-response.js';
+import type { TokenSet } from './token-set.js';
+import { assertNonEmptyString } from './validate.js';
+
+type Outcome = { tokens: TokenSet } | { error: Error; transient: boolean };
+
+/**
+ * A client for one OAuth 2.0 token endpoint, speaking whichever dialect the
+ * provider needs (client authentication, body encoding, parameter naming,
+ * response spelling), with typed errors and safe retries.
+ *
+ * Retries cover network failures, timeouts, 5xx, 408 and 429, with
+ * jittered exponential backoff that honours `Retry-After`. A 2xx with a bad
+ * body is never retried: the server may already have consumed the refresh
+ * token.
+ *
+ * Lost responses: when the server rotated the refresh token but its answer
+ * never arrived (connection reset, timeout), the retry re-presents the old
+ * refresh token at once. Servers with a reuse grace period answer with the
+ * new token set; servers without one answer `invalid_grant`, which surfaces
+ * as `ReauthenticationRequiredError` because the rotated token is gone for
+ * every client. Retrying promptly is never worse than waiting: a later
+ * attempt would present the same old token, outside any grace period.
+ *
+ * @example
+ * const endpoint = new OAuth2Endpoint({ tokenUrl, clientId, clientSecret });
+ * const tokens = await endpoint.refresh(refreshToken);
+ */
+export class OAuth2Endpoint implements TokenEndpoint {
+  readonly #tokenUrl: string;
+  readonly #dialect: RequestDialect;
+  readonly #scope: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #defaultExpiresInMs: number | undefined;
+  readonly #maxResponseBytes: number;
+  readonly #retry: ResolvedRetry;
+  readonly #fetch: typeof globalThis.fetch;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #random: () => number;
+
+  /** @throws TypeError naming the option, when an option is invalid. */
+  constructor(options: OAuth2EndpointOptions) {
+    const { tokenUrl, authMethod, retry } = validateEndpointOptions(options);
+    this.#tokenUrl = tokenUrl.href;
+    this.#dialect = {
+      clientId: options.clientId,
+      clientSecret: options.clientSecret,
+      authMethod,
+      bodyEncoding: options.bodyEncoding ?? 'form',
+      fieldNaming: options.fieldNaming ?? 'snake_case',
+      params: { ...options.params },
+    };
+    this.#scope = options.scope;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#defaultExpiresInMs = options.defaultExpiresInMs;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 65_536;
+    this.#retry = retry;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? timerSleep;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** The token endpoint URL. */
+  get tokenUrl(): string {
+    return this.#tokenUrl;
+  }
+
+  /** The OAuth client id. */
+  get clientId(): string {
+    return this.#dialect.clientId;
+  }
+
+  /**
+   * `refresh_token` grant. The result keeps no refresh token when the server
+   * sent none; the cache then keeps the old one.
+   */
+  refresh(refreshToken: string, options?: EndpointCallOptions): Promise<TokenSet> {
+    assertNonEmptyString('refreshToken', refreshToken, true);
+    return this.#grant({ grant_type: 'refresh_token', refresh_token: refreshToken }, [refreshToken], options?.signal);
+  }
+
+  /** `client_credentials` grant, with `scope` from the call or the options. */
+  clientCredentials(options?: ClientCredentialsOptions): Promise<TokenSet> {
+    const scope = options?.scope ?? this.#scope;
+    return this.#grant({ grant_type: 'client_credentials', ...(scope && { scope }) }, [], options?.signal);
+  }
+
+  /** Keeps `util.inspect` output useful and free of secrets. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `OAuth2Endpoint { tokenUrl: '${this.#tokenUrl}', clientId: '${this.#dialect.clientId}', authMethod: '${this.#dialect.authMethod}' }`;
+  }
+
+  /** `JSON.stringify` shows the same as `inspect`: no secret. */
+  toJSON(): { tokenUrl: string; clientId: string; authMethod: string } {
+    return { tokenUrl: this.#tokenUrl, clientId: this.#dialect.clientId, authMethod: this.#dialect.authMethod };
+  }
+
+  async #grant(
+    grantParams: Record<string, string>,
+    sent: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<TokenSet> {
+    const request = buildTokenRequest(this.#dialect, grantParams);
+    const secrets = [...sent, this.#dialect.clientSecret, request.basicCredentials];
+    const firstAttemptAt = this.#now();
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      const outcome = await this.#attempt(request, secrets, signal);
+      if ('tokens' in outcome) return outcome.tokens;
+      const delay = outcome.transient ? this.#retryDelay(attempt, outcome.error, firstAttemptAt) : undefined;
+      if (delay === undefined) throw outcome.error;
+      await this.#sleep(delay, signal);
+    }
+  }
+
+  /** The pause before the next attempt, or undefined when retries are over. */
+  #retryDelay(attempt: number, error: Error, firstAttemptAt: number): number | undefined {
+    if (attempt >= this.#retry.maxAttempts) return undefined;
+    const retryAfterMs = error instanceof TokenEndpointUnavailableError ? error.retryAfterMs : undefined;
+    if (retryAfterMs !== undefined && retryAfterMs > this.#retry.maxRetryAfterMs) return undefined;
+    const delay =
+      retryAfterMs ?? backoffDelay(attempt, this.#retry.baseDelayMs, this.#retry.maxDelayMs, this.#random());
+    return this.#now() - firstAttemptAt + delay > this.#retry.maxElapsedMs ? undefined : delay;
+  }
+
+  async #attempt(request: BuiltTokenRequest, secrets: (string | undefined)[], signal?: AbortSignal): Promise<Outcome> {
+    const sentAt = this.#now();
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      const response = await this.#fetch(this.#tokenUrl, {
+        method: 'POST',
+        headers: request.headers,
+        body: request.body,
+        // A redirect would carry client credentials to wherever it points.
+        redirect: 'manual',
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      const { text, truncated } = await readBoundedText(response, this.#maxResponseBytes);
+      const upstreamStatus = response.status;
+      if (upstreamStatus >= 300 && upstreamStatus < 400) {
+        const error = new TokenEndpointConfigurationError(
+          `Token endpoint answered with a redirect (${upstreamStatus}); refusing to follow it with client credentials`,
+          { upstreamStatus },
+        );
+        return { error, transient: false };
+      }
+      if (truncated && response.ok) {
+        const error = new InvalidTokenResponseError(`Token response is larger than ${this.#maxResponseBytes} bytes`, {
+          upstreamStatus,
+        });
+        return { error, transient: false };
+      }
+      const raw = {
+        status: upstreamStatus,
+        contentType: response.headers.get('content-type') ?? undefined,
+        text,
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), this.#now()),
+      };
+      return interpretTokenResponse(raw, { sentAt, defaultExpiresInMs: this.#defaultExpiresInMs, secrets });
+    } catch (cause) {
+      if (signal?.aborted) throw signal.reason;
+      const reason = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : `network error${networkCode(cause)}`;
+      return {
+        error: new TokenEndpointUnavailableError(`Token endpoint unreachable (${reason})`, { cause }),
+        transient: true,
+      };
+    }
+  }
+}
+
+/** The system error code behind a fetch failure (`ECONNRESET`), for the message. */
+function networkCode(error: unknown): string {
+  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === 'string' ? `: ${code}` : '';
+}
