@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import { abortable } from './abortable.js';
+import { fetchWithBearer } from './bearer-fetch.js';
 import { InvalidTokenResponseError, ReauthenticationRequiredError, type ReauthenticationReason } from './errors.js';
 import { MemoryStore } from './memory-store.js';
 import { refreshAtFor } from './refresh-schedule.js';
@@ -56,10 +57,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
   readonly #queue: PQueue;
   readonly #now: () => number;
   readonly #random: () => number;
-  /** Options kept for the outbound-fetch helpers. */
-  protected readonly allowedOrigins: ReadonlySet<string>;
-  /** The `fetch` used by outbound helpers. */
-  protected readonly fetchImpl: typeof globalThis.fetch;
+  readonly #allowedOrigins: ReadonlySet<string>;
+  readonly #fetch: typeof globalThis.fetch;
 
   /** One refresh per key in this process: later callers join the running one. */
   readonly #inflight = new Map<string, Promise<TokenRecord>>();
@@ -87,8 +86,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     this.#refreshJitter = resolved.refreshJitter;
     this.#now = resolved.now;
     this.#random = resolved.random;
-    this.allowedOrigins = resolved.allowedOrigins;
-    this.fetchImpl = resolved.fetch;
+    this.#allowedOrigins = resolved.allowedOrigins;
+    this.#fetch = resolved.fetch;
     this.#queue = new PQueue({
       concurrency: resolved.endpointConcurrency,
       ...(resolved.endpointRateLimit && {
@@ -162,6 +161,31 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     this.#saves?.cancel(key);
     this.#backgroundRetryAt.delete(key);
     await this.#store.delete(key);
+  }
+
+  /**
+   * `fetch` with the fresh bearer of `key`: only to `allowedOrigins`, never
+   * across a redirect to another origin, and retried once with a new token
+   * after a 401.
+   *
+   * @throws OriginNotAllowedError (before sending) for any other origin.
+   */
+  fetch(key: string, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    return fetchWithBearer(this, key, this.#allowedOrigins, this.#fetch, input, init);
+  }
+
+  /** `Bearer <token>` for `key`, for callers that use another HTTP client. */
+  async authorizationHeader(key: string, options?: GetAccessTokenOptions): Promise<string> {
+    return `Bearer ${await this.getAccessToken(key, options)}`;
+  }
+
+  /** Whether `cache.fetch` may send the bearer to the origin of `url`. */
+  isAllowedOrigin(url: string | URL): boolean {
+    try {
+      return this.#allowedOrigins.has(new URL(url).origin);
+    } catch {
+      return false;
+    }
   }
 
   /** Counters since creation. */

@@ -1,2 +1,2 @@
-/** Placeholder until this adapter lands; see the issue tracker. */
-export const PACKAGE_NAME = '@refreshkit/express';
+export { freshTokens } from './fresh-tokens.js';
+export { RequestTokens, TokensUnavailableError, type FreshTokensOptions } from '@refreshkit/core';

@@ -1,2 +1,2 @@
-/** Placeholder until this adapter lands; see the issue tracker. */
-export const PACKAGE_NAME = '@refreshkit/koa';
+export { freshTokens, type TokensContext } from './fresh-tokens.js';
+export { RequestTokens, TokensUnavailableError, type FreshTokensOptions } from '@refreshkit/core';

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { ApiServer } from '../../../test/support/api-server.js';
+import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
+import { OriginNotAllowedError } from './errors.js';
+import { TokenCache } from './token-cache.js';
+
+let api: ApiServer;
+let foreign: ApiServer;
+beforeAll(async () => {
+  [api, foreign] = await Promise.all([ApiServer.start(), ApiServer.start()]);
+});
+afterAll(() => Promise.all([api.close(), foreign.close()]));
+beforeEach(() => {
+  api.seen.length = 0;
+  foreign.seen.length = 0;
+  api.isValid = () => true;
+});
+
+async function setup() {
+  const clock = new ManualClock(Date.now());
+  const endpoint = new ScriptedEndpoint(clock.now);
+  const cache = new TokenCache({ endpoint, now: clock.now, allowedOrigins: [api.origin] });
+  await cache.set('user', { accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: clock.time + 3_600_000 });
+  return { endpoint, cache };
+}
+
+describe('cache.fetch', () => {
+  it('sends the bearer to an allowed origin', async () => {
+    const { cache } = await setup();
+    const response = await cache.fetch('user', `${api.origin}/me`);
+    expect(await response.json()).toEqual({ token: 'access-0' });
+    expect(api.seen[0]!.authorization).toBe('Bearer access-0');
+  });
+
+  it('refuses an origin outside allowedOrigins without sending anything', async () => {
+    const { cache } = await setup();
+    const error = await cache.fetch('user', `${foreign.origin}/me`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OriginNotAllowedError);
+    expect((error as Error).message).toBe(
+      `Refusing to send a bearer token to \`${foreign.origin}\`: it is not in \`allowedOrigins\``,
+    );
+    expect(foreign.seen).toHaveLength(0);
+  });
+
+  it('drops the bearer on a redirect to another origin, keeps it on the same origin', async () => {
+    const { cache } = await setup();
+    const toForeign = encodeURIComponent(`${foreign.origin}/me`);
+    const crossed = await cache.fetch('user', `${api.origin}/redirect?to=${toForeign}`);
+    expect(crossed.status).toBe(401);
+    expect(foreign.seen).toHaveLength(1);
+    expect(foreign.seen[0]!.authorization).toBeUndefined();
+
+    const same = await cache.fetch('user', `${api.origin}/redirect?to=%2Fme`);
+    expect(same.status).toBe(200);
+    expect(api.seen.map((r) => [r.path, r.authorization])).toEqual([
+      ['/redirect', 'Bearer access-0'],
+      ['/redirect', 'Bearer access-0'],
+      ['/me', 'Bearer access-0'],
+    ]);
+  });
+
+  it('does not retry a 401 that came from another origin after a redirect', async () => {
+    const { cache, endpoint } = await setup();
+    await cache.fetch('user', `${api.origin}/redirect?to=${encodeURIComponent(`${foreign.origin}/me`)}`);
+    expect(endpoint.calls).toHaveLength(0);
+  });
+
+  it('recovers from a revoked token with one refresh and one retry', async () => {
+    const { cache, endpoint } = await setup();
+    api.isValid = (token) => token !== 'access-0';
+    const response = await cache.fetch('user', `${api.origin}/me`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ token: 'access-1' });
+    expect(endpoint.calls).toHaveLength(1);
+    expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-0', 'Bearer access-1']);
+  });
+
+  it('turns concurrent 401s for the same token into one refresh', async () => {
+    const { cache, endpoint } = await setup();
+    api.isValid = (token) => token !== 'access-0';
+    const responses = await Promise.all(Array.from({ length: 20 }, () => cache.fetch('user', `${api.origin}/me`)));
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(endpoint.calls).toHaveLength(1);
+  });
+
+  it('replays a string body on the retry, but returns the 401 as is for a stream body', async () => {
+    const { cache, endpoint } = await setup();
+    api.isValid = (token) => token !== 'access-0';
+    const replayed = await cache.fetch('user', `${api.origin}/echo`, { method: 'POST', body: 'hello' });
+    expect(await replayed.json()).toEqual({ body: 'hello' });
+
+    api.isValid = (token) => token !== 'access-1';
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('streamed'));
+        controller.close();
+      },
+    });
+    const notReplayed = await cache.fetch('user', `${api.origin}/echo`, {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(notReplayed.status).toBe(401);
+    expect(endpoint.calls).toHaveLength(1);
+  });
+
+  it('accepts a Request object and keeps its method and body', async () => {
+    const { cache } = await setup();
+    const response = await cache.fetch('user', new Request(`${api.origin}/echo`, { method: 'PUT', body: 'req-body' }));
+    expect(await response.json()).toEqual({ body: 'req-body' });
+    expect(api.seen[0]!.method).toBe('PUT');
+  });
+
+  it('gives other HTTP clients the header through authorizationHeader', async () => {
+    const { cache } = await setup();
+    expect(await cache.authorizationHeader('user')).toBe('Bearer access-0');
+  });
+});
