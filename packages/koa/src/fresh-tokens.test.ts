@@ -35,7 +35,7 @@ async function setup(makeApp: () => Koa3, options: { forward?: boolean } = {}) {
   const app = makeApp();
   app.silent = true;
   app.use(
-    freshTokens({
+    freshTokens<Koa3.Context>({
       cache,
       key: async (ctx) => {
         keyCalls++;
