@@ -1,0 +1,10 @@
+export {
+  AuthorizationServer,
+  BASIC_CLIENT,
+  POST_CLIENT,
+  RESOURCE_SERVER_CLIENT,
+  type AuthorizationServerOptions,
+  type AuthorizationServerStats,
+  type SandboxClient,
+} from './authorization-server.js';
+export { ProtectedApi, type ProtectedApiOptions } from './protected-api.js';

@@ -1,0 +1,31 @@
+// Runs the worker against an embedded authorization server and API:
+// `pnpm --filter @refreshkit/example-worker start`.
+import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
+import { AuthorizationServer, BASIC_CLIENT, ProtectedApi } from '@refreshkit/example-sandbox';
+import { runJobs } from './worker.js';
+
+const authorizationServer = await AuthorizationServer.start({ accessTokenTtlSeconds: 3 });
+const api = await ProtectedApi.start(authorizationServer);
+const cache = new TokenCache({
+  grant: 'client_credentials',
+  endpoint: new OAuth2Endpoint({
+    tokenUrl: authorizationServer.tokenUrl,
+    clientId: BASIC_CLIENT.clientId,
+    clientSecret: BASIC_CLIENT.clientSecret,
+  }),
+  allowedOrigins: [api.origin],
+});
+const results = await runJobs({
+  cache,
+  identity: 'nightly-report',
+  url: `${api.origin}/me`,
+  jobs: 20,
+  intervalMs: 400,
+  onJob: ({ job, status }) => console.log(`job ${String(job).padStart(2)}: upstream answered ${status}`),
+});
+const failed = results.filter((r) => r.status !== 200).length;
+console.log(
+  `${results.length} jobs, ${failed} failed, ${authorizationServer.stats.clientCredentialsGrants} client-credentials grants`,
+);
+await Promise.all([api.close(), authorizationServer.close()]);
+process.exitCode = failed === 0 ? 0 : 1;
