@@ -20,13 +20,14 @@ export interface ProtectedApiOptions {
  */
 export class ProtectedApi {
   /** Requests answered, by status. */
-  readonly statuses = new Map<number, number>();
+  readonly statuses: Map<number, number>;
   readonly #server: Server;
   readonly #origin: string;
 
-  private constructor(server: Server, origin: string) {
+  private constructor(server: Server, origin: string, statuses: Map<number, number>) {
     this.#server = server;
     this.#origin = origin;
+    this.statuses = statuses;
   }
 
   /** `http://127.0.0.1:PORT`. */
@@ -46,10 +47,10 @@ export class ProtectedApi {
   ): Promise<ProtectedApi> {
     const cacheMs = options.introspectionCacheMs ?? 0;
     const trusted = new Map<string, { until: number; sub: string | undefined; clientId: string | undefined }>();
-    let api: ProtectedApi | undefined;
+    const statuses = new Map<number, number>();
     const server = createServer((req, res) => {
       const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-        api?.statuses.set(status, (api.statuses.get(status) ?? 0) + 1);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
         res.writeHead(status, { 'content-type': 'application/json', ...headers });
         res.end(JSON.stringify(body));
       };
@@ -72,8 +73,7 @@ export class ProtectedApi {
       );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    api = new ProtectedApi(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    return api;
+    return new ProtectedApi(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, statuses);
   }
 
   /** Stops the API and closes its connections. */
