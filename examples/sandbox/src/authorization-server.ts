@@ -186,7 +186,10 @@ export class AuthorizationServer {
     const params = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI });
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
     if (client.authMethod === 'client_secret_basic') headers.authorization = basic(client);
-    else (params.set('client_id', client.clientId), params.set('client_secret', client.clientSecret));
+    else {
+      params.set('client_id', client.clientId);
+      params.set('client_secret', client.clientSecret);
+    }
     const response = await fetch(this.tokenUrl, { method: 'POST', headers, body: params.toString() });
     const body = (await response.json()) as { access_token: string; refresh_token?: string; expires_in: number };
     if (!response.ok || body.refresh_token === undefined) throw new Error(`Code exchange failed (${response.status})`);
