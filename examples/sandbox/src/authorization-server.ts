@@ -64,10 +64,12 @@ export class AuthorizationServer {
   };
   readonly #server: Server;
   readonly #issuer: string;
+  readonly #provider: Provider;
 
   private constructor(server: Server, issuer: string, provider: Provider) {
     this.#server = server;
     this.#issuer = issuer;
+    this.#provider = provider;
     provider.on('grant.success', (ctx) => {
       const grantType = (ctx.oidc.params as { grant_type?: string } | undefined)?.grant_type;
       if (grantType === 'refresh_token') this.stats.refreshGrants++;
@@ -163,6 +165,18 @@ export class AuthorizationServer {
       body: new URLSearchParams({ token }).toString(),
     });
     if (!response.ok) throw new Error(`Revocation failed with ${response.status}`);
+  }
+
+  /**
+   * Revokes one access token and nothing else. (oidc-provider's revocation
+   * endpoint also revokes the refresh tokens of the grant; many servers do
+   * not, and RFC 7009 allows both. This simulates the narrower kind, as
+   * when an API's own policy rejects a token.)
+   */
+  async revokeAccessTokenOnly(token: string): Promise<void> {
+    const accessToken = await this.#provider.AccessToken.find(token);
+    if (accessToken === undefined) throw new Error('No such access token');
+    await accessToken.destroy();
   }
 
   /** Introspects a token (RFC 7662) as the resource server. */

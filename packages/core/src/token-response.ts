@@ -43,6 +43,20 @@ const CONFIGURATION_ERRORS = new Set([
 ]);
 
 const MAX_DESCRIPTION_LENGTH = 200;
+
+/**
+ * `expires_in` is in whole seconds and servers compute it from a clock
+ * truncated to the second, so the true remaining lifetime can be up to one
+ * second shorter than stated. Counting it shorter keeps expiry conservative
+ * (never more than half the stated lifetime is shaved off).
+ */
+const EXPIRES_IN_GRANULARITY_MS = 1_000;
+
+/** The conservative lifetime, in ms, of a token whose `expires_in` is `seconds`. */
+export function lifetimeMsOf(seconds: number): number {
+  const stated = seconds * 1000;
+  return stated - Math.min(EXPIRES_IN_GRANULARITY_MS, stated / 2);
+}
 const MAX_SUMMARY_BODY_LENGTH = 2048;
 
 /** Reads one field under either spelling; snake_case wins when both are present. */
@@ -170,7 +184,7 @@ export function parseTokenSet(body: Record<string, unknown>, context: ResponseCo
   if (seconds === 'invalid') return '`expires_in` is not a non-negative number';
   const expiresAt =
     seconds !== undefined
-      ? context.sentAt + seconds * 1000
+      ? context.sentAt + lifetimeMsOf(seconds)
       : (jwtExpiresAt(accessToken) ??
         (context.defaultExpiresInMs !== undefined ? context.sentAt + context.defaultExpiresInMs : undefined));
 
