@@ -136,7 +136,7 @@ describe('the worker example', () => {
 
 describe('the demo', () => {
   it('finishes a short run with no failed request and no reused refresh token', async () => {
-    const summary = await runDemo({ durationMs: 3_000, accessTokenTtlSeconds: 1, users: 3, concurrency: 6 });
+    const summary = await runDemo({ durationMs: 4_000, accessTokenTtlSeconds: 2, users: 3, concurrency: 6 });
     expect(summary.requests).toBeGreaterThan(0);
     expect(summary.failedRequests).toBe(0);
     expect(summary.refreshTokenReuses).toBe(0);

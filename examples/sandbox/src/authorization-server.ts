@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider, { type ClientMetadata, type Configuration } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { ClientMetadata, Configuration } from 'oidc-provider';
 import type { TokenSet } from '@refreshkit/core';
 
 /** A confidential client registered with the embedded authorization server. */
@@ -260,7 +261,10 @@ export class AuthorizationServer {
       },
       cookies: { keys: ['refreshkit-sandbox-cookie-key'] },
     };
-    const provider = new Provider(issuer, configuration);
+    const provider = await quietly(async () => {
+      const { default: OidcProvider } = await import('oidc-provider');
+      return new OidcProvider(issuer, configuration);
+    });
     server.on('request', provider.callback());
     return new AuthorizationServer(server, issuer, provider);
   }
@@ -269,4 +273,22 @@ export class AuthorizationServer {
 function basic(client: SandboxClient): string {
   const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
   return `Basic ${Buffer.from(`${encode(client.clientId)}:${encode(client.clientSecret)}`).toString('base64')}`;
+}
+
+/**
+ * Runs `action` with oidc-provider's start-up warnings filtered out. They say
+ * that the in-memory adapter, dev keys and dev login forms are for
+ * development only, which is exactly what this sandbox is; any other
+ * warning still shows.
+ */
+async function quietly<T>(action: () => Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] !== 'string' || !args[0].startsWith('oidc-provider WARNING')) warn(...args);
+  };
+  try {
+    return await action();
+  } finally {
+    console.warn = warn;
+  }
 }
