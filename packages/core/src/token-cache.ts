@@ -14,10 +14,10 @@ import type {
 } from './token-cache-options.js';
 import type { TokenEndpoint } from './token-endpoint.js';
 import { toTokenSet, type TokenSet } from './token-set.js';
-import type { TokenRecord, TokenStore } from './token-store.js';
+import type { MaybePromise, TokenRecord, TokenStore } from './token-store.js';
 import { TypedEvents } from './typed-events.js';
 import { validateCacheOptions } from './validate-cache-options.js';
-import { assertKey } from './validate.js';
+import { assertKey, MAX_KEY_LENGTH } from './validate.js';
 
 /**
  * After a background refresh fails, the next one for that key waits this
@@ -30,6 +30,9 @@ const BACKGROUND_RETRY_MAX_MS = 30_000;
 
 /** Attempts at an unconditional write (`set`, `invalidate`) racing other writers. */
 const MAX_WRITE_ATTEMPTS = 8;
+
+/** Marks a slow-path call whose caller has not read the store yet. */
+const NOT_READ = Symbol('not read');
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
@@ -111,14 +114,17 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
     // The hit path: one store read, one clock read, no closures.
-    if (options === undefined) {
-      const record = this.#store.get(key);
-      if (record !== undefined && !isThenable(record) && this.#now() < record.refreshAt) {
+    if (options === undefined && typeof key === 'string' && key.length <= MAX_KEY_LENGTH) {
+      const found = this.#store.get(key);
+      if (found !== undefined && !isThenable(found) && this.#now() < found.refreshAt) {
         this.#hits++;
-        return Promise.resolve(record.tokens.accessToken);
+        return Promise.resolve(found.tokens.accessToken);
       }
+      // Hand the read on: a second read would double the store's work, and a
+      // dropped promise would reject unhandled.
+      return this.#getAccessTokenSlow(key, undefined, found);
     }
-    return this.#getAccessTokenSlow(key, options);
+    return this.#getAccessTokenSlow(key, options, NOT_READ);
   }
 
   /**
@@ -204,11 +210,15 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     return { running: this.#queue.pending, queued: this.#queue.size };
   }
 
-  async #getAccessTokenSlow(key: string, options: GetAccessTokenOptions | undefined): Promise<string> {
+  async #getAccessTokenSlow(
+    key: string,
+    options: GetAccessTokenOptions | undefined,
+    read: MaybePromise<TokenRecord | undefined> | typeof NOT_READ,
+  ): Promise<string> {
     assertKey(key);
     const signal = options?.signal;
     signal?.throwIfAborted();
-    const record = await this.#store.get(key);
+    const record = await (read === NOT_READ ? this.#store.get(key) : read);
     if (record === undefined) {
       this.#misses++;
       return (await abortable(this.#refresh(key, undefined, false), signal)).tokens.accessToken;

@@ -1,2 +1,4 @@
-/** Placeholder until this adapter lands; see the issue tracker. */
-export const PACKAGE_NAME = '@refreshkit/redis';
+export { RedisTokenStore } from './redis-token-store.js';
+export type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
+export type { EncryptionKey } from './record-cipher.js';
+export { CorruptRecordError, StoreUnavailableError } from '@refreshkit/core';
