@@ -53,6 +53,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #codec: RecordCodec;
   readonly #local: LRUCache<string, TokenRecord>;
   readonly #updates: UpdateListener;
+  #closed = false;
   /** Keys whose refresh lock this process holds: their reads bypass L1, so the holder sees Redis as it is. */
   readonly #held = new Set<string>();
 
@@ -124,6 +125,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async lock(key: string, signal?: AbortSignal): Promise<StoreLock> {
     const names = recordKeys(this.#prefix, key);
+    if (this.#closed) throw new StoreUnavailableError('The Redis token store is closed');
     const holder = randomUUID();
     const deadline = Date.now() + this.#lockTtlMs + this.#pollIntervalMs;
     for (;;) {
@@ -142,8 +144,13 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
-  /** Closes the pub/sub connection, and the client too if the store created it. */
+  /**
+   * Closes the pub/sub connection, and the client too if the store created
+   * it. Work still in flight then fails with `StoreUnavailableError`; nothing
+   * reconnects, so the process can exit.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#updates.close();
     if (this.#ownsClient) await this.#redis.quit().catch(() => {});
   }

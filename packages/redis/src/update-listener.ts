@@ -18,6 +18,7 @@ export interface PendingUpdate {
 export class UpdateListener {
   readonly #client: RedisClient;
   #subscriber: RedisClient | undefined;
+  #closed = false;
   readonly #waiters = new Map<string, Set<() => void>>();
 
   constructor(client: RedisClient) {
@@ -54,8 +55,9 @@ export class UpdateListener {
     };
   }
 
-  /** Closes the subscriber connection. */
+  /** Closes the subscriber connection for good: later waits just poll. */
   async close(): Promise<void> {
+    this.#closed = true;
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     await subscriber?.quit().catch(() => {});
@@ -67,7 +69,7 @@ export class UpdateListener {
       this.#waiters.set(channel, (set = new Set()));
       // A failed subscription only costs latency: the waiter polls anyway.
       this.#connection()
-        .subscribe(channel)
+        ?.subscribe(channel)
         .catch(() => {});
     }
     set.add(listener);
@@ -83,7 +85,8 @@ export class UpdateListener {
     }
   }
 
-  #connection(): RedisClient {
+  #connection(): RedisClient | undefined {
+    if (this.#closed) return undefined;
     if (this.#subscriber === undefined) {
       const subscriber = this.#client.duplicate();
       subscriber.on('error', () => {

@@ -1,0 +1,60 @@
+// One "process" of a multi-process test: a TokenCache on a RedisTokenStore,
+// hammering keys until a deadline, then printing what it saw as one JSON line.
+// Run as: node --conditions=source --import tsx cache-process.ts '<config JSON>'
+import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
+import { RedisTokenStore } from '@refreshkit/redis';
+
+/** What the parent passes to a child. */
+export interface CacheProcessConfig {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly tokenUrl: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly keys: readonly string[];
+  readonly durationMs: number;
+  readonly concurrency: number;
+  readonly lockTtlMs: number;
+}
+
+/** What a child reports. */
+export interface CacheProcessReport {
+  readonly calls: number;
+  readonly failures: number;
+  readonly errors: Record<string, number>;
+  readonly refreshes: number;
+}
+
+const config = JSON.parse(process.argv[2]!) as CacheProcessConfig;
+const store = new RedisTokenStore({ redis: config.redisUrl, prefix: config.prefix, lockTtlMs: config.lockTtlMs });
+const cache = new TokenCache({
+  endpoint: new OAuth2Endpoint({
+    tokenUrl: config.tokenUrl,
+    clientId: config.clientId,
+    clientSecret: config.clientSecret,
+  }),
+  store,
+});
+
+let calls = 0;
+let failures = 0;
+const errors: Record<string, number> = {};
+const deadline = Date.now() + config.durationMs;
+await Promise.all(
+  Array.from({ length: config.concurrency }, async (_, worker) => {
+    for (let i = worker; Date.now() < deadline; i++) {
+      calls++;
+      try {
+        await cache.getAccessToken(config.keys[i % config.keys.length]!);
+      } catch (error) {
+        failures++;
+        const code = (error as { code?: string }).code ?? (error as Error).name;
+        errors[code] = (errors[code] ?? 0) + 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }),
+);
+const report: CacheProcessReport = { calls, failures, errors, refreshes: cache.stats().refreshes };
+process.stdout.write(`${JSON.stringify(report)}\n`);
+await store.close();
