@@ -109,7 +109,7 @@ export interface UpstreamErrorOptions extends RefreshkitErrorOptions {
 export interface UpstreamResponseSummary {
   readonly status: number;
   readonly contentType: string | undefined;
-  /** Body text with every known secret replaced by `[REDACTED]`, at most 2 KiB. */
+  /** Error answers: body text with every known secret replaced by `[REDACTED]`, at most 2 KiB. 2xx answers: omitted. */
   readonly body: string;
 }
 

@@ -94,11 +94,16 @@ function secretsIn(body: Record<string, unknown> | undefined): string[] {
     .filter((value): value is string => typeof value === 'string');
 }
 
+/**
+ * A 2xx body is a token response, secret by nature, whatever shape it has:
+ * only error answers keep a (redacted) copy of their body.
+ */
 function summarize(raw: RawTokenResponse, secrets: readonly (string | undefined)[]): UpstreamResponseSummary {
+  const success = raw.status >= 200 && raw.status < 300;
   return {
     status: raw.status,
     contentType: raw.contentType,
-    body: redact(raw.text, secrets).slice(0, MAX_SUMMARY_BODY_LENGTH),
+    body: success ? '[omitted: 2xx token response]' : redact(raw.text, secrets).slice(0, MAX_SUMMARY_BODY_LENGTH),
   };
 }
 

@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import express from 'express';
+import { inspect } from 'node:util';
+import request from 'supertest';
+import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
+import { freshTokens } from '@refreshkit/express';
+import { RedisTokenStore } from '@refreshkit/redis';
+import { TestRedis } from './support/redis-server.js';
+import { json, TokenServer } from './support/token-server.js';
+
+const ACCESS = 'SENTINEL-ACCESS-3f9a1c';
+const REFRESH = 'SENTINEL-REFRESH-7b2e44';
+const SECRET = 'SENTINEL-CLIENT-SECRET-c81d';
+const NEXT_ACCESS = 'SENTINEL-NEXT-ACCESS-0e5f';
+const SENTINELS = [ACCESS, REFRESH, SECRET, NEXT_ACCESS];
+
+let server: TokenServer;
+let redis: TestRedis;
+beforeAll(async () => {
+  [server, redis] = await Promise.all([TokenServer.start(), TestRedis.start()]);
+});
+afterAll(() => Promise.all([server.close(), redis.stop()]));
+
+/** Everything a secret could leak through, for one value. */
+function surfaces(value: unknown): string[] {
+  const texts = [inspect(value, { depth: 10 }), inspect(value, { depth: 10, showHidden: true })];
+  try {
+    texts.push(JSON.stringify(value) ?? '');
+  } catch {
+    // Circular values cannot leak through JSON.
+  }
+  if (value instanceof Error) texts.push(value.message, value.stack ?? '');
+  return texts;
+}
+
+function expectNoSentinel(values: unknown[]): void {
+  for (const value of values) {
+    for (const text of surfaces(value)) {
+      for (const sentinel of SENTINELS) {
+        if (text.includes(sentinel)) throw new Error(`Leaked ${sentinel} in: ${text.slice(0, 500)}`);
+      }
+    }
+  }
+}
+
+/** Server answers that echo every secret they saw, one per error path. */
+const echoes: [string, Parameters<typeof json>[1], unknown][] = [
+  ['invalid_grant', 400, { error: 'invalid_grant', error_description: `bad ${REFRESH} for ${SECRET}` }],
+  ['invalid_client', 401, { error: 'invalid_client', error_description: `secret ${SECRET} rejected` }],
+  ['server error', 500, { error: 'server_error', error_description: `failed on ${REFRESH}` }],
+  ['rate limit', 429, { error: 'slow_down', error_description: REFRESH }],
+  ['unsupported token type', 200, { access_token: NEXT_ACCESS, refresh_token: REFRESH, token_type: 'mac' }],
+  ['bad expires_in', 200, { access_token: NEXT_ACCESS, expires_in: { value: ACCESS } }],
+];
+
+describe('secrets never leak', () => {
+  it.each(echoes)('through %s errors, events and inspect', async (_name, status, body) => {
+    server.handler = (_request, res) => json(res, status, body);
+    const cache = new TokenCache({
+      endpoint: new OAuth2Endpoint({
+        tokenUrl: server.tokenUrl,
+        clientId: 'client',
+        clientSecret: SECRET,
+        retry: { maxAttempts: 2, baseDelayMs: 1 },
+      }),
+      allowedOrigins: ['http://127.0.0.1:1'],
+    });
+    const events: unknown[] = [];
+    for (const name of ['refresh', 'refreshError', 'reauthenticationRequired', 'saveError'] as const) {
+      cache.on(name, (payload) => events.push(payload));
+    }
+    await cache.set('user', { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() - 1 });
+    const error = await cache.getAccessToken('user').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    const fetchError = await cache.fetch('user', 'https://elsewhere.example/').catch((e: unknown) => e);
+    expectNoSentinel([error, fetchError, ...events, cache, cache.stats()]);
+    expect(events.length).toBeGreaterThan(0);
+  });
+
+  it('through the Express middleware answers', async () => {
+    server.handler = (_request, res) => json(res, 400, { error: 'invalid_grant', error_description: REFRESH });
+    const cache = new TokenCache({
+      endpoint: new OAuth2Endpoint({ tokenUrl: server.tokenUrl, clientId: 'client', clientSecret: SECRET }),
+    });
+    await cache.set('user', { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() - 1 });
+    const app = express();
+    app.use(freshTokens({ cache, key: () => 'user' }));
+    app.get('/', async (req, res, next) => {
+      try {
+        res.send(await req.tokens.getAccessToken());
+      } catch (error) {
+        next(error);
+      }
+    });
+    let seen: unknown;
+    app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      seen = error;
+      const { status = 500, message } = error as { status?: number; message: string };
+      res.status(status).json({ error: message });
+    });
+    const response = await request(app).get('/').expect(401);
+    expectNoSentinel([response.text, JSON.stringify(response.headers), seen]);
+  });
+
+  it('through Redis store errors', async () => {
+    const prefix = `secrets-${Date.now()}:`;
+    const store = new RedisTokenStore({
+      redis: redis.url,
+      prefix,
+      encryptionKey: { id: 'k1', key: Buffer.alloc(32, 1) },
+    });
+    const cache = new TokenCache({
+      endpoint: new OAuth2Endpoint({ tokenUrl: server.tokenUrl, clientId: 'client', clientSecret: SECRET }),
+      store,
+    });
+    await cache.set('user', { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() + 60_000 });
+    const wrongKey = new RedisTokenStore({
+      redis: redis.url,
+      prefix,
+      encryptionKey: { id: 'k1', key: Buffer.alloc(32, 2) },
+    });
+    const corrupt = await Promise.resolve(wrongKey.get('user')).catch((e: unknown) => e);
+    const admin = redis.client();
+    const raw = await admin.hgetall(`${prefix}{user}`);
+    admin.disconnect();
+    expectNoSentinel([corrupt, store, wrongKey, raw]);
+    await Promise.all([store.close(), wrongKey.close()]);
+  });
+});
