@@ -17,7 +17,7 @@ import { toTokenSet, type TokenSet } from './token-set.js';
 import type { MaybePromise, TokenRecord, TokenStore } from './token-store.js';
 import { TypedEvents } from './typed-events.js';
 import { validateCacheOptions } from './validate-cache-options.js';
-import { assertKey, MAX_KEY_LENGTH } from './validate.js';
+import { assertKey } from './validate.js';
 
 /**
  * After a background refresh fails, the next one for that key waits this
@@ -113,12 +113,14 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    * @throws TypeError when `key` is not a non-empty string.
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
-    // The hit path: one store read, one clock read, no closures.
-    if (options === undefined && typeof key === 'string' && key.length <= MAX_KEY_LENGTH) {
+    // The hit path: one store read, one clock read, no closures. A pending
+    // (promise) read has no `refreshAt`, so the comparison is false and it
+    // falls through with everything else that is not a fresh hit.
+    if (options === undefined && typeof key === 'string') {
       const found = this.#store.get(key);
-      if (found !== undefined && !isThenable(found) && this.#now() < found.refreshAt) {
+      if (found !== undefined && this.#now() < (found as TokenRecord).refreshAt) {
         this.#hits++;
-        return Promise.resolve(found.tokens.accessToken);
+        return Promise.resolve((found as TokenRecord).tokens.accessToken);
       }
       // Hand the read on: a second read would double the store's work, and a
       // dropped promise would reject unhandled.
@@ -215,6 +217,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     options: GetAccessTokenOptions | undefined,
     read: MaybePromise<TokenRecord | undefined> | typeof NOT_READ,
   ): Promise<string> {
+    if (read !== NOT_READ && isThenable(read)) read.catch(() => {}); // handled below, or moot if the key is bad
     assertKey(key);
     const signal = options?.signal;
     signal?.throwIfAborted();

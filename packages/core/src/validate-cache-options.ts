@@ -1,3 +1,4 @@
+import { coarseClock } from './coarse-clock.js';
 import type { CacheGrant, TokenCacheOptions } from './token-cache-options.js';
 import type { TokenStore } from './token-store.js';
 import {
@@ -25,6 +26,9 @@ export interface ResolvedCacheOptions {
   readonly now: () => number;
   readonly random: () => number;
 }
+
+/** How stale the default clock may be; see `coarseClock`. */
+const CLOCK_RESOLUTION_MS = 10;
 
 const DEFAULTS = {
   grant: 'refresh_token' as CacheGrant,
@@ -80,7 +84,7 @@ export function validateCacheOptions(options: TokenCacheOptions): ResolvedCacheO
     endpointConcurrency: merged.endpointConcurrency,
     endpointRateLimit: endpointRateLimit && { ...endpointRateLimit },
     fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)),
-    now: now ?? Date.now,
+    now: now ?? coarseClock(CLOCK_RESOLUTION_MS),
     random: random ?? Math.random,
   };
 }
