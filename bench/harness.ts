@@ -1,3 +1,5 @@
+import type { TokenEndpoint } from '@refreshkit/core';
+
 /** What one benchmark reports. */
 export interface BenchResult {
   /** Benchmark number and name, as in the table. */
@@ -31,3 +33,9 @@ export async function nsPerCall(iterations: number, fn: (i: number) => Promise<u
   for (let i = 0; i < iterations; i++) await fn(i);
   return Number(process.hrtime.bigint() - start) / iterations;
 }
+
+/** An endpoint for benchmarks that must never reach one (hits, memory). */
+export const unusedEndpoint: TokenEndpoint = {
+  refresh: () => Promise.reject(new Error('the benchmark should not refresh')),
+  clientCredentials: () => Promise.reject(new Error('the benchmark should not refresh')),
+};

@@ -1,13 +1,8 @@
 // Benchmark 7: resident heap per key beyond the token strings, 100,000 keys.
-import { MemoryStore, TokenCache, type TokenEndpoint } from '@refreshkit/core';
-import type { Benchmark } from './harness.js';
+import { MemoryStore, TokenCache } from '@refreshkit/core';
+import { unusedEndpoint, type Benchmark } from './harness.js';
 
 const KEYS = 100_000;
-const unusedEndpoint: TokenEndpoint = {
-  refresh: () => Promise.reject(new Error('unused')),
-  clientCredentials: () => Promise.reject(new Error('unused')),
-};
-
 function heapAfterGc(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc (pnpm bench does)');

@@ -1,17 +1,12 @@
 // Benchmark 1: a cache hit with 10,000 resident keys, against the floor for
 // a promise-returning API: an awaited lru-cache lookup in an async function.
 import { LRUCache } from 'lru-cache';
-import { TokenCache, type TokenEndpoint } from '@refreshkit/core';
-import { nsPerCall, type Benchmark } from './harness.js';
+import { TokenCache } from '@refreshkit/core';
+import { nsPerCall, unusedEndpoint, type Benchmark } from './harness.js';
 
 const KEYS = 10_000;
 const ITERATIONS = 1_000_000;
 const ROUNDS = 7;
-
-const unusedEndpoint: TokenEndpoint = {
-  refresh: () => Promise.reject(new Error('not called on a hit')),
-  clientCredentials: () => Promise.reject(new Error('not called on a hit')),
-};
 
 export const hitPath: Benchmark = {
   id: 'hit-path',

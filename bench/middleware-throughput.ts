@@ -6,18 +6,13 @@ import express from 'express';
 import Koa from 'koa';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TokenCache, type TokenEndpoint } from '@refreshkit/core';
+import { TokenCache } from '@refreshkit/core';
 import { freshTokens as expressTokens } from '@refreshkit/express';
 import { freshTokens as koaTokens } from '@refreshkit/koa';
-import type { Benchmark } from './harness.js';
+import { unusedEndpoint, type Benchmark } from './harness.js';
 
 const SECONDS = 4;
 const CONNECTIONS = 32;
-
-const unusedEndpoint: TokenEndpoint = {
-  refresh: () => Promise.reject(new Error('unused')),
-  clientCredentials: () => Promise.reject(new Error('unused')),
-};
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -23,5 +23,6 @@ const waits = await Promise.all(
     return performance.now() - sent;
   }),
 );
+await cache.close();
 process.stdout.write(`${JSON.stringify({ waits, refreshes: cache.stats().refreshes })}\n`);
 await store.close();

@@ -3,20 +3,15 @@
 // callers in processes that did not win the lock.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { TokenCache, type TokenEndpoint } from '@refreshkit/core';
+import { TokenCache } from '@refreshkit/core';
 import { RedisTokenStore } from '@refreshkit/redis';
 import { TestRedis } from '../test/support/redis-server.js';
 import { json, TokenServer } from '../test/support/token-server.js';
-import { percentile, type Benchmark } from './harness.js';
+import { percentile, unusedEndpoint, type Benchmark } from './harness.js';
 
 const PROCESSES = 4;
 const CALLERS = 2_500;
 const child = fileURLToPath(new URL('./redis-coalescing-child.ts', import.meta.url));
-
-const unusedEndpoint: TokenEndpoint = {
-  refresh: () => Promise.reject(new Error('unused')),
-  clientCredentials: () => Promise.reject(new Error('unused')),
-};
 
 function runChild(config: object): Promise<{ waits: number[]; refreshes: number }> {
   return new Promise((resolve, reject) => {

@@ -9,6 +9,7 @@ import {
   BASIC_CLIENT,
   POST_CLIENT,
   ProtectedApi,
+  sandboxCache,
   type SandboxClient,
 } from '@refreshkit/example-sandbox';
 import { runJobs } from '@refreshkit/example-worker';
@@ -31,7 +32,7 @@ function endpointFor(client: SandboxClient): OAuth2Endpoint {
 }
 
 function cacheFor(client: SandboxClient = BASIC_CLIENT): TokenCache {
-  return new TokenCache({ endpoint: endpointFor(client), allowedOrigins: [api.origin] });
+  return sandboxCache(authorizationServer, api.origin, { client });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -120,11 +121,7 @@ describe.each([
 
 describe('the worker example', () => {
   it('runs its jobs across token expiries with client-credentials tokens', async () => {
-    const cache = new TokenCache({
-      grant: 'client_credentials',
-      endpoint: endpointFor(BASIC_CLIENT),
-      allowedOrigins: [api.origin],
-    });
+    const cache = sandboxCache(authorizationServer, api.origin, { grant: 'client_credentials' });
     const before = authorizationServer.stats.clientCredentialsGrants;
     const results = await runJobs({ cache, identity: 'reports', url: `${api.origin}/me`, jobs: 8, intervalMs: 400 });
     expect(results.map((r) => r.status)).toEqual(Array(8).fill(200));
@@ -136,7 +133,7 @@ describe('the worker example', () => {
 
 describe('the demo', () => {
   it('finishes a short run with no failed request and no reused refresh token', async () => {
-    const summary = await runDemo({ durationMs: 4_000, accessTokenTtlSeconds: 2, users: 3, concurrency: 6 });
+    const summary = await runDemo({ durationMs: 5_000, accessTokenTtlSeconds: 3, users: 3, concurrency: 6 });
     expect(summary.requests).toBeGreaterThan(0);
     expect(summary.failedRequests).toBe(0);
     expect(summary.refreshTokenReuses).toBe(0);

@@ -55,6 +55,8 @@ await Promise.all(
     }
   }),
 );
+// Let refreshes in flight store their rotated tokens before the store closes.
+await cache.close();
 const report: CacheProcessReport = { calls, failures, errors, refreshes: cache.stats().refreshes };
 process.stdout.write(`${JSON.stringify(report)}\n`);
 await store.close();

@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
 import { createExpressApp } from '@refreshkit/example-express-app';
-import { AuthorizationServer, BASIC_CLIENT, ProtectedApi } from '@refreshkit/example-sandbox';
+import { AuthorizationServer, ProtectedApi, sandboxCache } from '@refreshkit/example-sandbox';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -44,14 +43,7 @@ function percentile(sorted: readonly number[], p: number): number {
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const authorizationServer = await AuthorizationServer.start({ accessTokenTtlSeconds: options.accessTokenTtlSeconds });
   const api = await ProtectedApi.start(authorizationServer);
-  const cache = new TokenCache({
-    endpoint: new OAuth2Endpoint({
-      tokenUrl: authorizationServer.tokenUrl,
-      clientId: BASIC_CLIENT.clientId,
-      clientSecret: BASIC_CLIENT.clientSecret,
-    }),
-    allowedOrigins: [api.origin],
-  });
+  const cache = sandboxCache(authorizationServer, api.origin);
   const users = Array.from({ length: options.users }, (_, i) => `user-${i + 1}`);
   for (const user of users) await cache.set(user, await authorizationServer.login(user));
   const baseline = { ...authorizationServer.stats };

@@ -1,20 +1,12 @@
 // Runs the Koa example against an embedded authorization server and API:
 // `pnpm --filter @refreshkit/example-koa-app start`, then
 // `curl -H 'x-user-id: alice' http://127.0.0.1:3000/profile`.
-import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
-import { AuthorizationServer, BASIC_CLIENT, ProtectedApi } from '@refreshkit/example-sandbox';
+import { AuthorizationServer, ProtectedApi, sandboxCache } from '@refreshkit/example-sandbox';
 import { createKoaApp } from './app.js';
 
 const authorizationServer = await AuthorizationServer.start();
 const api = await ProtectedApi.start(authorizationServer);
-const cache = new TokenCache({
-  endpoint: new OAuth2Endpoint({
-    tokenUrl: authorizationServer.tokenUrl,
-    clientId: BASIC_CLIENT.clientId,
-    clientSecret: BASIC_CLIENT.clientSecret,
-  }),
-  allowedOrigins: [api.origin],
-});
+const cache = sandboxCache(authorizationServer, api.origin);
 await cache.set('alice', await authorizationServer.login('alice'));
 const port = Number(process.env.PORT ?? 3000);
 createKoaApp({ cache, apiOrigin: api.origin }).listen(port, '127.0.0.1', () => {

@@ -8,3 +8,4 @@ export {
   type SandboxClient,
 } from './authorization-server.js';
 export { ProtectedApi, type ProtectedApiOptions } from './protected-api.js';
+export { sandboxCache } from './sandbox-cache.js';

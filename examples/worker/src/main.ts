@@ -1,20 +1,11 @@
 // Runs the worker against an embedded authorization server and API:
 // `pnpm --filter @refreshkit/example-worker start`.
-import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
-import { AuthorizationServer, BASIC_CLIENT, ProtectedApi } from '@refreshkit/example-sandbox';
+import { AuthorizationServer, ProtectedApi, sandboxCache } from '@refreshkit/example-sandbox';
 import { runJobs } from './worker.js';
 
 const authorizationServer = await AuthorizationServer.start({ accessTokenTtlSeconds: 3 });
 const api = await ProtectedApi.start(authorizationServer);
-const cache = new TokenCache({
-  grant: 'client_credentials',
-  endpoint: new OAuth2Endpoint({
-    tokenUrl: authorizationServer.tokenUrl,
-    clientId: BASIC_CLIENT.clientId,
-    clientSecret: BASIC_CLIENT.clientSecret,
-  }),
-  allowedOrigins: [api.origin],
-});
+const cache = sandboxCache(authorizationServer, api.origin, { grant: 'client_credentials' });
 const results = await runJobs({
   cache,
   identity: 'nightly-report',

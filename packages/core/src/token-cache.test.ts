@@ -387,3 +387,30 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
 function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
+
+describe('TokenCache close', () => {
+  it('waits for refreshes in flight to store their tokens, and starts no more background refreshes', async () => {
+    const clock = new ManualClock();
+    const endpoint = new ScriptedEndpoint(clock.now);
+    const store = new MemoryStore();
+    const cache = new TokenCache({ endpoint, store, now: clock.now, random: () => 0 });
+    await cache.set('k', { accessToken: 'a0', refreshToken: 'r0', expiresAt: clock.time + HOUR });
+    clock.advance(HOUR - 1_000);
+    endpoint.hold();
+    await cache.getAccessToken('k'); // starts a background refresh, parked at the endpoint
+    await tick();
+    let closed = false;
+    const closing = cache.close().then(() => (closed = true));
+    await tick();
+    expect(closed).toBe(false);
+    endpoint.release();
+    await closing;
+    expect(store.get('k')!.tokens.refreshToken).toBe('refresh-1');
+
+    await cache.set('j', { accessToken: 'b0', refreshToken: 'rb', expiresAt: clock.time + HOUR });
+    clock.advance(HOUR - 1_000);
+    expect(await cache.getAccessToken('j')).toBe('b0');
+    await tick();
+    expect(endpoint.calls).toHaveLength(1);
+  });
+});

@@ -68,6 +68,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
   /** Keys whose background refresh failed recently, with when to try again. */
   readonly #backgroundRetryAt = new Map<string, number>();
 
+  #closed = false;
   #hits = 0;
   #misses = 0;
   #refreshes = 0;
@@ -196,6 +197,19 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     }
   }
 
+  /**
+   * Shuts down gracefully: starts no more background refreshes, and waits
+   * for every refresh in flight to store its tokens. Call it before closing
+   * the store (and before the process exits): a refresh cut off after the
+   * server rotated the refresh token would lose the new one, and the next
+   * refresh would present the old one (reuse). Calls made afterwards still
+   * work but only refresh when they must wait anyway.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+  }
+
   /** Counters since creation. */
   stats(): TokenCacheStats {
     return {
@@ -237,7 +251,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
   }
 
   #refreshInBackground(key: string, seen: TokenRecord, now: number): void {
-    if (this.#inflight.has(key)) return;
+    if (this.#closed || this.#inflight.has(key)) return;
     const retryAt = this.#backgroundRetryAt.get(key);
     if (retryAt !== undefined && now < retryAt) return;
     this.#refresh(key, seen.version, true).then(
