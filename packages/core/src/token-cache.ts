@@ -1,7 +1,12 @@
 import PQueue from 'p-queue';
 import { abortable } from './abortable.js';
 import { fetchWithBearer } from './bearer-fetch.js';
-import { InvalidTokenResponseError, ReauthenticationRequiredError, type ReauthenticationReason } from './errors.js';
+import {
+  InvalidTokenResponseError,
+  ReauthenticationRequiredError,
+  StoreUnavailableError,
+  type ReauthenticationReason,
+} from './errors.js';
 import { MemoryStore } from './memory-store.js';
 import { refreshAtFor } from './refresh-schedule.js';
 import { SaveRetrier } from './save-retrier.js';
@@ -240,8 +245,10 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       this.#misses++;
       return (await abortable(this.#refresh(key, undefined, false), signal)).tokens.accessToken;
     }
-    if (record.reauthenticationRequired) throw new ReauthenticationRequiredError('invalid_grant', { key });
     const now = this.#now();
+    // A dead grant has usableUntil 0, so it comes here too: the locked re-read
+    // in #refreshLocked sees tokens another process `set` since, and never
+    // calls the endpoint for a grant that is still dead.
     if (options?.forceRefresh !== true && now < record.usableUntil) {
       this.#hits++;
       if (now >= record.refreshAt) this.#refreshInBackground(key, record, now);
@@ -310,7 +317,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     // Re-read after taking the lock: another process may have refreshed already.
     let current = await this.#store.get(key);
     if (current === undefined && this.#load !== undefined) current = await this.#loadIntoStore(key);
-    if (current?.reauthenticationRequired) throw this.#reauthenticationRequired(key, 'invalid_grant');
+    if (current?.reauthenticationRequired) throw new ReauthenticationRequiredError('invalid_grant', { key });
     if (current !== undefined && current.version !== seenVersion && this.#now() < current.usableUntil) {
       return current;
     }
@@ -380,7 +387,13 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     if (latest !== undefined && latest.version !== rejected.version) {
       if (!latest.reauthenticationRequired && this.#now() < latest.usableUntil) return latest;
     } else if (latest !== undefined) {
-      const dead: TokenRecord = { ...latest, version: latest.version + 1, reauthenticationRequired: true };
+      const dead: TokenRecord = {
+        ...latest,
+        version: latest.version + 1,
+        refreshAt: 0,
+        usableUntil: 0,
+        reauthenticationRequired: true,
+      };
       await this.#store.compareAndSet(key, dead, latest.version);
     }
     throw this.#reauthenticationRequired(key, 'invalid_grant', error);
@@ -400,7 +413,9 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       const current = await this.#store.get(key);
       if (await this.#store.compareAndSet(key, build(current), current?.version)) return;
     }
-    throw new Error(`Could not write tokens for key \`${key}\`: the store kept changing underneath`);
+    throw new StoreUnavailableError(
+      `Could not write tokens for key \`${key}\`: ${MAX_WRITE_ATTEMPTS} writes in a row lost a race with other writers`,
+    );
   }
 
   #recordFor(tokens: TokenSet, version: number, issuedAt: number): TokenRecord {

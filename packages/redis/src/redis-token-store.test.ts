@@ -197,6 +197,19 @@ describe('RedisTokenStore across processes', () => {
     expect((await storeFor(prefix).get('k'))!.tokens.refreshToken).toBe('refresh-1');
   });
 
+  it('sees tokens another process set after the grant died, without calling the endpoint for the dead grant', async () => {
+    const { endpoint, caches } = await twoProcesses();
+    await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
+    endpoint.next = () => Promise.reject(new ReauthenticationRequiredError('invalid_grant'));
+    await expect(caches[0].getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+    await expect(caches[0].getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+    expect(endpoint.calls).toHaveLength(1);
+    // The user signs in again, through the other process.
+    await caches[1].set('k', { accessToken: 'after-login', refreshToken: 'r2', expiresAt: Date.now() + 3_600_000 });
+    expect(await caches[0].getAccessToken('k')).toBe('after-login');
+    expect(endpoint.calls).toHaveLength(1);
+  });
+
   it('adopts the newer record instead of declaring the grant dead when it lost a rotation race', async () => {
     const { prefix, endpoint, caches } = await twoProcesses();
     await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
