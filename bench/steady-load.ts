@@ -90,7 +90,9 @@ export const steadyLoad: Benchmark = {
       target: '0; ≤ 1.2',
       figure: `${waited + coalescedWaiters} callers waited; p99 ratio ${ratio.toFixed(2)}`,
       pass: waited + coalescedWaiters === 0 && ratio <= 1.2,
-      notes: `${calls.toLocaleString('en')} calls (${sampleCount.toLocaleString('en')} of them timed, every 4th) by ${CONCURRENCY} concurrent callers over ${KEYS} keys; tokens live ${LIFETIME_S} s (counted 1 s) and were renewed ${renewals.length} times; the endpoint answers in 30 ms, in this process; "at expiry" = within ${BOUNDARY_MS} ms of a renewal`,
+      notes:
+        `${calls.toLocaleString('en')} calls (${sampleCount.toLocaleString('en')} of them timed, every 4th) by ${CONCURRENCY} concurrent callers over ${KEYS} keys; tokens live ${LIFETIME_S} s (counted 1 s) and were renewed ${renewals.length} times; the endpoint answers in 30 ms, in this process; "at expiry" = within ${BOUNDARY_MS} ms of a renewal. ` +
+        "No caller waits at a renewal; what the p99 ratio measures there is the renewal's own HTTP work (both ends in this process) sharing the callers' event loop.",
     };
   },
 };
