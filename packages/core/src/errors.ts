@@ -18,7 +18,8 @@ export type RefreshkitErrorCode =
   | 'ERR_INVALID_TOKEN_RESPONSE'
   | 'ERR_ORIGIN_NOT_ALLOWED'
   | 'ERR_STORE_UNAVAILABLE'
-  | 'ERR_CORRUPT_RECORD';
+  | 'ERR_CORRUPT_RECORD'
+  | 'ERR_TOKENS_UNAVAILABLE';
 
 const BRAND = Symbol.for('refreshkit.error');
 

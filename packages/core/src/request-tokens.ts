@@ -7,8 +7,9 @@ export type KeyResolver = () => string | undefined | Promise<string | undefined>
 /**
  * The error middleware hands to the app when a request cannot get a token.
  * `status` is what the app should answer (401: sign in again; 503: try
- * later); the upstream token endpoint's own status, if any, stays on the
- * `cause` as `upstreamStatus`. Messages carry no secrets, so `expose` is true.
+ * later; 500: anything else); the upstream token endpoint's own status, if
+ * any, stays on the `cause` as `upstreamStatus`, and the `cause` has the
+ * specific code. Messages carry no secrets, so `expose` is true for 401 and 503.
  */
 export class TokensUnavailableError extends RefreshkitError {
   /** HTTP status for the app's answer. */
@@ -19,7 +20,7 @@ export class TokensUnavailableError extends RefreshkitError {
   readonly headers: Readonly<Record<string, string>>;
 
   constructor(status: 401 | 503 | 500, message: string, cause: unknown, headers: Record<string, string> = {}) {
-    super(status === 401 ? 'ERR_REAUTHENTICATION_REQUIRED' : 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', message, { cause });
+    super('ERR_TOKENS_UNAVAILABLE', message, { cause });
     this.status = status;
     this.expose = status !== 500;
     this.headers = headers;
