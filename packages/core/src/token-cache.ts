@@ -39,6 +39,20 @@ const MAX_WRITE_ATTEMPTS = 8;
 /** Marks a slow-path call whose caller has not read the store yet. */
 const NOT_READ = Symbol('not read');
 
+/**
+ * The next version of `record`, unusable at once: every caller must wait for
+ * a refresh (invalidated), or, when `dead`, re-authenticate.
+ */
+function unusable(record: TokenRecord, dead = false): TokenRecord {
+  return {
+    ...record,
+    version: record.version + 1,
+    refreshAt: 0,
+    usableUntil: 0,
+    ...(dead && { reauthenticationRequired: true }),
+  };
+}
+
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
@@ -146,7 +160,14 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     const clean = toTokenSet(tokens);
     const issuedAt = this.#now();
     await this.#saves?.save(key, clean);
-    await this.#writeOver(key, (current) => this.#recordFor(clean, (current?.version ?? 0) + 1, issuedAt));
+    const written = await this.#writeOver(key, (current) =>
+      this.#recordFor(clean, (current?.version ?? 0) + 1, issuedAt),
+    );
+    if (!written) {
+      throw new StoreUnavailableError(
+        `Could not write tokens for key \`${key}\`: ${MAX_WRITE_ATTEMPTS} writes in a row lost a race with other writers`,
+      );
+    }
     this.#backgroundRetryAt.delete(key);
   }
 
@@ -159,14 +180,11 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    */
   async invalidate(key: string, token?: string): Promise<boolean> {
     assertKey(key);
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const current = await this.#store.get(key);
-      if (current === undefined || current.usableUntil === 0) return false;
-      if (token !== undefined && current.tokens.accessToken !== token) return false;
-      const invalidated: TokenRecord = { ...current, version: current.version + 1, refreshAt: 0, usableUntil: 0 };
-      if (await this.#store.compareAndSet(key, invalidated, current.version)) return true;
-    }
-    return false;
+    return this.#writeOver(key, (current) => {
+      if (current === undefined || current.usableUntil === 0) return undefined;
+      if (token !== undefined && current.tokens.accessToken !== token) return undefined;
+      return unusable(current);
+    });
   }
 
   /** Forgets every token of `key` in the store (the `load` source is the app's to clean). */
@@ -342,7 +360,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     // Fenced: a newer record landed while we refreshed (our lock lapsed).
     // The newer record wins; make the save hook agree with the store again.
     const newer = await this.#store.get(key);
-    if (newer === undefined || newer.reauthenticationRequired) throw this.#reauthenticationRequired(key, 'no_tokens');
+    if (newer === undefined) throw this.#reauthenticationRequired(key, 'no_tokens');
+    if (newer.reauthenticationRequired) throw this.#reauthenticationRequired(key, 'invalid_grant');
     await this.#saves?.save(key, newer.tokens);
     return newer;
   }
@@ -387,14 +406,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     if (latest !== undefined && latest.version !== rejected.version) {
       if (!latest.reauthenticationRequired && this.#now() < latest.usableUntil) return latest;
     } else if (latest !== undefined) {
-      const dead: TokenRecord = {
-        ...latest,
-        version: latest.version + 1,
-        refreshAt: 0,
-        usableUntil: 0,
-        reauthenticationRequired: true,
-      };
-      await this.#store.compareAndSet(key, dead, latest.version);
+      await this.#store.compareAndSet(key, unusable(latest, true), latest.version);
     }
     throw this.#reauthenticationRequired(key, 'invalid_grant', error);
   }
@@ -407,15 +419,22 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     return this.#store.get(key);
   }
 
-  /** Writes the record `build` makes from the current one, retrying when another writer races. */
-  async #writeOver(key: string, build: (current: TokenRecord | undefined) => TokenRecord): Promise<void> {
+  /**
+   * Writes the record `build` makes from the current one, re-reading and
+   * retrying when another writer races. `build` returns undefined to write
+   * nothing. Resolves whether a record was written.
+   */
+  async #writeOver(
+    key: string,
+    build: (current: TokenRecord | undefined) => TokenRecord | undefined,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.#store.get(key);
-      if (await this.#store.compareAndSet(key, build(current), current?.version)) return;
+      const next = build(current);
+      if (next === undefined) return false;
+      if (await this.#store.compareAndSet(key, next, current?.version)) return true;
     }
-    throw new StoreUnavailableError(
-      `Could not write tokens for key \`${key}\`: ${MAX_WRITE_ATTEMPTS} writes in a row lost a race with other writers`,
-    );
+    return false;
   }
 
   #recordFor(tokens: TokenSet, version: number, issuedAt: number): TokenRecord {
