@@ -22,12 +22,12 @@ export const heapPerKey: Benchmark = {
       expiresAt: Date.now() + 3_600_000,
     }));
     const before = heapAfterGc();
-    const big = new TokenCache({ endpoint: unusedEndpoint, store: new MemoryStore({ max: KEYS }) });
-    for (let i = 0; i < KEYS; i++) await big.set(keys[i]!, tokens[i]!);
+    const cache = new TokenCache({ endpoint: unusedEndpoint, store: new MemoryStore({ max: KEYS }) });
+    for (let i = 0; i < KEYS; i++) await cache.set(keys[i]!, tokens[i]!);
     const after = heapAfterGc();
     const perKey = (after - before) / KEYS;
     // Keep the inputs alive through the measurement: they are part of the baseline.
-    if (keys.length + tokens.length + big.stats().hits !== 2 * KEYS) throw new Error('unreachable');
+    if (keys.length + tokens.length + cache.stats().hits !== 2 * KEYS) throw new Error('unreachable');
     return {
       name: '7. resident heap per key beyond the token strings, 100,000 keys',
       target: '≤ 300 bytes',

@@ -63,14 +63,14 @@ export async function fetchWithBearer(
   const [url, options] = await normalise(input, init);
   if (!allowedOrigins.has(url.origin)) throw new OriginNotAllowedError(url.origin);
   const replayable = isReplayable(options.body);
-  const signal = options.signal ?? undefined;
+  const tokenOptions = options.signal ? { signal: options.signal } : undefined;
 
-  let token = await source.getAccessToken(key, signal ? { signal } : undefined);
+  let token = await source.getAccessToken(key, tokenOptions);
   const first = await sendFollowingRedirects(fetchImpl, url, options, token, replayable);
   if (first.response.status !== 401 || !first.bearerSent || !replayable) return first.response;
   await first.response.body?.cancel().catch(() => {});
   await source.invalidate(key, token);
-  token = await source.getAccessToken(key, signal ? { signal } : undefined);
+  token = await source.getAccessToken(key, tokenOptions);
   return (await sendFollowingRedirects(fetchImpl, url, options, token, replayable)).response;
 }
 

@@ -36,7 +36,7 @@ export function assertNumberInRange(
   }
 }
 
-/** Asserts an integer within `[min, max]` (`Infinity` allowed as `max` itself when `allowInfinity`). */
+/** Asserts an integer within `[min, max]`. */
 export function assertIntegerInRange(
   name: string,
   value: unknown,
