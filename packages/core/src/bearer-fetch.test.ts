@@ -112,6 +112,52 @@ describe('cache.fetch', () => {
     expect(api.seen[0]!.method).toBe('PUT');
   });
 
+  it('follows a 303 from a POST as a GET without body or content-type, and a 307 with both', async () => {
+    const { cache } = await setup();
+    const post = { method: 'POST', body: 'payload', headers: { 'content-type': 'text/plain', 'x-trace': 't1' } };
+    const seeOther = await cache.fetch('user', `${api.origin}/redirect?status=303&to=%2Fecho`, post);
+    expect(await seeOther.json()).toEqual({ body: '' });
+    const afterSeeOther = api.seen[1]!;
+    expect([afterSeeOther.method, afterSeeOther.headers['content-type'], afterSeeOther.headers['x-trace']]).toEqual([
+      'GET',
+      undefined,
+      't1',
+    ]);
+
+    const temporary = await cache.fetch('user', `${api.origin}/redirect?status=307&to=%2Fecho`, post);
+    expect(await temporary.json()).toEqual({ body: 'payload' });
+    const afterTemporary = api.seen[3]!;
+    expect([afterTemporary.method, afterTemporary.headers['content-type'], afterTemporary.authorization]).toEqual([
+      'POST',
+      'text/plain',
+      'Bearer access-0',
+    ]);
+  });
+
+  it("returns the redirect itself with `redirect: 'manual'` and rejects it with `redirect: 'error'`", async () => {
+    const { cache } = await setup();
+    const manual = await cache.fetch('user', `${api.origin}/redirect?to=%2Fme`, { redirect: 'manual' });
+    expect([manual.status, manual.headers.get('location')]).toEqual([302, '/me']);
+
+    const refused = await cache.fetch('user', `${api.origin}/redirect?to=%2Fme`, { redirect: 'error' }).catch((e) => e);
+    expect(refused).toBeInstanceOf(TypeError);
+    expect(api.seen.map((r) => r.path)).toEqual(['/redirect', '/redirect']);
+  });
+
+  it("replaces a caller's own Authorization header with the bearer, and removes it across origins", async () => {
+    const { cache } = await setup();
+    const headers = new Headers({ Authorization: 'Basic c3RhbGU=', accept: 'application/json' });
+    await cache.fetch('user', `${api.origin}/me`, { headers });
+    expect([api.seen[0]!.authorization, api.seen[0]!.headers.accept]).toEqual(['Bearer access-0', 'application/json']);
+
+    const toForeign = encodeURIComponent(`${foreign.origin}/me`);
+    await cache.fetch('user', `${api.origin}/redirect?to=${toForeign}`, {
+      headers: { Authorization: 'Basic c3RhbGU=' },
+    });
+    expect(foreign.seen[0]!.authorization).toBeUndefined();
+    expect(headers.get('authorization')).toBe('Basic c3RhbGU=');
+  });
+
   it('gives other HTTP clients the header through authorizationHeader', async () => {
     const { cache } = await setup();
     expect(await cache.authorizationHeader('user')).toBe('Bearer access-0');

@@ -10,6 +10,12 @@ export interface BearerSource {
 /** Redirects followed by hand before giving up, as browsers do. */
 const MAX_REDIRECTS = 20;
 
+/** What a 301, 302 or 303 redirect makes of a request that was not a GET or HEAD. */
+const AS_GET = Object.freeze({ method: 'GET', body: undefined });
+
+/** The init of a call that passed none; never mutated, only spread. */
+const NO_INIT: RequestInit = Object.freeze({});
+
 /** Bodies that can be sent twice (for a 401 retry or a 307/308 redirect). */
 function isReplayable(body: unknown): boolean {
   return (
@@ -24,9 +30,8 @@ function isReplayable(body: unknown): boolean {
   );
 }
 
-/** Normalises `input` and `init` into a URL and an init whose body can be inspected. */
-async function normalise(input: RequestInfo | URL, init: RequestInit | undefined): Promise<[URL, RequestInit]> {
-  if (!(input instanceof Request)) return [new URL(String(input)), { ...init }];
+/** Reads a `Request` (merged with `init`) into a URL and an init whose body can be inspected and replayed. */
+async function fromRequest(input: Request, init: RequestInit | undefined): Promise<[URL, RequestInit]> {
   const request = new Request(input, init);
   const body = request.body === null ? undefined : await request.arrayBuffer();
   return [
@@ -40,6 +45,21 @@ async function normalise(input: RequestInfo | URL, init: RequestInit | undefined
       ...(init?.signal && { signal: init.signal }),
     },
   ];
+}
+
+/**
+ * The headers of one hop: the caller's, with the bearer set or removed.
+ * Without caller headers, a plain object is enough, and it spares fetch a
+ * `Headers` copy on the common path.
+ */
+function hopHeaders(callerHeaders: HeadersInit | undefined, token: string | undefined, hasBody: boolean): HeadersInit {
+  if (callerHeaders === undefined) return token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const headers = new Headers(callerHeaders);
+  if (token === undefined) headers.delete('authorization');
+  else headers.set('authorization', `Bearer ${token}`);
+  // A redirect that turned the request into a GET dropped its body.
+  if (!hasBody) headers.delete('content-type');
+  return headers;
 }
 
 /**
@@ -60,7 +80,9 @@ export async function fetchWithBearer(
   input: RequestInfo | URL,
   init?: RequestInit,
 ): Promise<Response> {
-  const [url, options] = await normalise(input, init);
+  // Only a Request needs awaiting (its body); a string or URL is read at once.
+  const [url, options] =
+    input instanceof Request ? await fromRequest(input, init) : [new URL(String(input)), init ?? NO_INIT];
   if (!allowedOrigins.has(url.origin)) throw new OriginNotAllowedError(url.origin);
   const replayable = isReplayable(options.body);
   const tokenOptions = options.signal ? { signal: options.signal } : undefined;
@@ -90,27 +112,25 @@ async function sendFollowingRedirects(
   const mode = options.redirect ?? 'follow';
   const origin = url.origin;
   let current = url;
-  let method = (options.method ?? 'GET').toUpperCase();
-  let body = options.body;
+  // Set once a redirect has turned the request into a GET without a body;
+  // until then each hop sends the caller's method and body as they are.
+  let asGet: typeof AS_GET | undefined;
   for (let hop = 0; ; hop++) {
-    const headers = new Headers(options.headers);
     const withBearer = current.origin === origin;
-    if (withBearer) headers.set('authorization', `Bearer ${token}`);
-    else headers.delete('authorization');
-    if (body === undefined) headers.delete('content-type');
-    const response = await fetchImpl(current, { ...options, method, headers, body, redirect: 'manual' });
-    const location = response.headers.get('location');
-    const isRedirect = response.status >= 300 && response.status < 400 && location !== null;
-    if (!isRedirect || mode === 'manual') return { response, bearerSent: withBearer };
+    const hasBody = asGet === undefined && options.body !== undefined;
+    const headers = hopHeaders(options.headers, withBearer ? token : undefined, hasBody);
+    const response = await fetchImpl(current, { ...options, ...asGet, headers, redirect: 'manual' });
+    const { status } = response;
+    // Only a 3xx has its headers read: most responses are not redirects.
+    const location = status >= 300 && status < 400 ? response.headers.get('location') : null;
+    if (location === null || mode === 'manual') return { response, bearerSent: withBearer };
     if (mode === 'error') throw new TypeError(`Redirect to another URL refused (\`redirect: 'error'\`)`);
     if (hop >= MAX_REDIRECTS) throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS})`);
-    const keepsMethod = response.status === 307 || response.status === 308;
+    const keepsMethod = status === 307 || status === 308;
     if (keepsMethod && !replayable) return { response, bearerSent: withBearer };
     await response.body?.cancel().catch(() => {});
-    if (!keepsMethod && !(method === 'GET' || method === 'HEAD')) {
-      method = 'GET';
-      body = undefined;
-    }
+    const method = (options.method ?? 'GET').toUpperCase();
+    if (!keepsMethod && method !== 'GET' && method !== 'HEAD') asGet = AS_GET;
     current = new URL(location, current);
   }
 }
