@@ -134,13 +134,22 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
     // The hit path: one store read, one clock read, no closures. A pending
-    // (promise) read has no `refreshAt`, so the comparison is false and it
-    // falls through with everything else that is not a fresh hit.
+    // (promise) read has no `refreshAt` or `usableUntil`, so both comparisons
+    // are false and it falls through with everything else that is not a hit.
     if (options === undefined && typeof key === 'string') {
       const found = this.#store.get(key);
-      if (found !== undefined && this.#now() < (found as TokenRecord).refreshAt) {
-        this.#hits++;
-        return Promise.resolve((found as TokenRecord).tokens.accessToken);
+      if (found !== undefined) {
+        const now = this.#now();
+        if (now < (found as TokenRecord).refreshAt) {
+          this.#hits++;
+          return Promise.resolve((found as TokenRecord).tokens.accessToken);
+        }
+        // Inside the refresh window the token is served as directly, without
+        // the slow path's extra await: a background refresh must not slow
+        // the callers of its key.
+        if (now < (found as TokenRecord).usableUntil) {
+          return Promise.resolve(this.#serveInWindow(key, found as TokenRecord, now));
+        }
       }
       // Hand the read on: a second read would double the store's work, and a
       // dropped promise would reject unhandled.
@@ -267,12 +276,15 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     // A dead grant has usableUntil 0, so it comes here too: the locked re-read
     // in #refreshLocked sees tokens another process `set` since, and never
     // calls the endpoint for a grant that is still dead.
-    if (options?.forceRefresh !== true && now < record.usableUntil) {
-      this.#hits++;
-      if (now >= record.refreshAt) this.#refreshInBackground(key, record, now);
-      return record.tokens.accessToken;
-    }
+    if (options?.forceRefresh !== true && now < record.usableUntil) return this.#serveInWindow(key, record, now);
     return (await abortable(this.#refresh(key, record.version, false), signal)).tokens.accessToken;
+  }
+
+  /** Serves a record's token that is still usable, refreshing it in the background once inside the window. */
+  #serveInWindow(key: string, record: TokenRecord, now: number): string {
+    this.#hits++;
+    if (now >= record.refreshAt) this.#refreshInBackground(key, record, now);
+    return record.tokens.accessToken;
   }
 
   #refreshInBackground(key: string, seen: TokenRecord, now: number): void {
