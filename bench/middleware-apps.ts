@@ -1,0 +1,62 @@
+// The process under test of benchmark 5: an Express app and a Koa app, each
+// with a route through refreshkit (`/tokens`) and a route that sends a static
+// Authorization header (`/static`), both calling the loopback upstream whose
+// origin is argv[2]. It runs alone in its process so that its CPU time and
+// throughput are its own, not shared with the load generator or upstream.
+import express from 'express';
+import Koa from 'koa';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TokenCache } from '@refreshkit/core';
+import { freshTokens as expressTokens } from '@refreshkit/express';
+import { freshTokens as koaTokens } from '@refreshkit/koa';
+import { unusedEndpoint } from './harness.js';
+
+/** What the parent asks the apps process, over IPC. */
+export type AppsRequest = 'cpu';
+
+/** What the apps process sends the parent: its URLs once, then CPU readings. */
+export type AppsMessage =
+  { readonly expressUrl: string; readonly koaUrl: string } | { readonly cpuMicros: number; readonly served: number };
+
+const upstreamOrigin = process.argv[2]!;
+const cache = new TokenCache({ endpoint: unusedEndpoint, allowedOrigins: [upstreamOrigin] });
+await cache.set('alice', { accessToken: 'alice-token', refreshToken: 'r', expiresAt: Date.now() + 3_600_000 });
+const staticHeaders = { authorization: 'Bearer alice-token' };
+const upstreamUrl = `${upstreamOrigin}/`;
+
+const expressApp = express();
+expressApp.use(expressTokens<express.Request>({ cache, key: (req) => req.get('x-user') }));
+expressApp.get('/tokens', async (req, res) => void res.send(await (await req.tokens.fetch(upstreamUrl)).text()));
+expressApp.get(
+  '/static',
+  async (_req, res) => void res.send(await (await fetch(upstreamUrl, { headers: staticHeaders })).text()),
+);
+
+const koaApp = new Koa();
+koaApp.silent = true; // autocannon cuts connections at the end of each run
+koaApp.use(koaTokens<Koa.Context>({ cache, key: (ctx) => ctx.get('x-user') || undefined }));
+koaApp.use(async (ctx) => {
+  const response =
+    ctx.path === '/tokens'
+      ? await ctx.state.tokens.fetch(upstreamUrl)
+      : await fetch(upstreamUrl, { headers: staticHeaders });
+  ctx.body = await response.text();
+});
+
+let served = 0;
+async function listen(server: Server): Promise<string> {
+  server.on('request', () => served++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const expressUrl = await listen(createServer(expressApp));
+const koaUrl = await listen(createServer(koaApp.callback()));
+process.on('message', (request: AppsRequest) => {
+  if (request !== 'cpu') return;
+  const { user, system } = process.cpuUsage();
+  process.send!({ cpuMicros: user + system, served } satisfies AppsMessage);
+});
+process.on('disconnect', () => process.exit(0));
+process.send!({ expressUrl, koaUrl } satisfies AppsMessage);
