@@ -5,6 +5,7 @@ import { MemoryStore } from './memory-store.js';
 import { TokenCache } from './token-cache.js';
 import type { TokenCacheOptions } from './token-cache-options.js';
 import type { TokenSet } from './token-set.js';
+import type { TokenRecord, TokenStore } from './token-store.js';
 
 const HOUR = 3_600_000;
 
@@ -59,6 +60,42 @@ describe('TokenCache single flight', () => {
     endpoint.release();
     await Promise.all(all);
     expect(endpoint.calls).toHaveLength(10);
+  });
+});
+
+describe('TokenCache hit path', () => {
+  it('answers every hit on a record with the same settled promise, so a hit allocates none', async () => {
+    const { clock, cache } = setup({ refreshWindowMs: 60_000 });
+    await cache.set('user-1', tokensExpiringIn(clock, HOUR));
+    const first = cache.getAccessToken('user-1');
+    expect(cache.getAccessToken('user-1')).toBe(first);
+    expect(await first).toBe('access-0');
+
+    clock.advance(HOUR - 30_000); // inside the window: served the same way while the refresh runs
+    expect(cache.getAccessToken('user-1')).toBe(first);
+    await tick();
+    const renewed = cache.getAccessToken('user-1');
+    expect(renewed).not.toBe(first);
+    expect(await renewed).toBe('access-1');
+    expect(cache.stats().hits).toBe(4);
+  });
+
+  it('serves records from a store that copies them, which drops the settled promise', async () => {
+    const records = new Map<string, TokenRecord>();
+    const copyingStore: TokenStore = {
+      get: (key) => (records.has(key) ? structuredClone(records.get(key)) : undefined),
+      compareAndSet(key, record, expectedVersion) {
+        if (records.get(key)?.version !== expectedVersion) return false;
+        records.set(key, structuredClone(record));
+        return true;
+      },
+      delete: (key) => void records.delete(key),
+    };
+    const { clock, cache } = setup({ store: copyingStore });
+    await cache.set('user-1', tokensExpiringIn(clock, HOUR));
+    expect(Object.getOwnPropertySymbols(records.get('user-1'))).toEqual([]);
+    expect(await cache.getAccessToken('user-1')).toBe('access-0');
+    expect(await cache.getAccessToken('user-1')).toBe('access-0');
   });
 });
 

@@ -40,6 +40,22 @@ const MAX_WRITE_ATTEMPTS = 8;
 const NOT_READ = Symbol('not read');
 
 /**
+ * Where a record made by this cache keeps its access token as a settled
+ * promise, made once with the record, so that a cache hit allocates nothing.
+ * A symbol key, so that a store that serialises records never writes it;
+ * a record read back without it is served through `Promise.resolve`.
+ */
+const SETTLED_TOKEN = Symbol('settled access token');
+
+/** A record as this cache makes it. */
+type ServedRecord = TokenRecord & { readonly [SETTLED_TOKEN]?: Promise<string> };
+
+/** The access token of a usable record, as a promise. */
+function settledToken(record: ServedRecord): Promise<string> {
+  return record[SETTLED_TOKEN] ?? Promise.resolve(record.tokens.accessToken);
+}
+
+/**
  * The next version of `record`, unusable at once: every caller must wait for
  * a refresh (invalidated), or, when `dead`, re-authenticate.
  */
@@ -140,15 +156,16 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       const found = this.#store.get(key);
       if (found !== undefined) {
         const now = this.#now();
-        if (now < (found as TokenRecord).refreshAt) {
+        if (now < (found as ServedRecord).refreshAt) {
           this.#hits++;
-          return Promise.resolve((found as TokenRecord).tokens.accessToken);
+          return settledToken(found as ServedRecord);
         }
         // Inside the refresh window the token is served as directly, without
         // the slow path's extra await: a background refresh must not slow
         // the callers of its key.
-        if (now < (found as TokenRecord).usableUntil) {
-          return Promise.resolve(this.#serveInWindow(key, found as TokenRecord, now));
+        if (now < (found as ServedRecord).usableUntil) {
+          this.#serveInWindow(key, found as ServedRecord, now);
+          return settledToken(found as ServedRecord);
         }
       }
       // Hand the read on: a second read would double the store's work, and a
@@ -276,15 +293,17 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     // A dead grant has usableUntil 0, so it comes here too: the locked re-read
     // in #refreshLocked sees tokens another process `set` since, and never
     // calls the endpoint for a grant that is still dead.
-    if (options?.forceRefresh !== true && now < record.usableUntil) return this.#serveInWindow(key, record, now);
+    if (options?.forceRefresh !== true && now < record.usableUntil) {
+      this.#serveInWindow(key, record, now);
+      return record.tokens.accessToken;
+    }
     return (await abortable(this.#refresh(key, record.version, false), signal)).tokens.accessToken;
   }
 
-  /** Serves a record's token that is still usable, refreshing it in the background once inside the window. */
-  #serveInWindow(key: string, record: TokenRecord, now: number): string {
+  /** Counts a hit on a record that is still usable, and refreshes it in the background once inside the window. */
+  #serveInWindow(key: string, record: TokenRecord, now: number): void {
     this.#hits++;
     if (now >= record.refreshAt) this.#refreshInBackground(key, record, now);
-    return record.tokens.accessToken;
   }
 
   #refreshInBackground(key: string, seen: TokenRecord, now: number): void {
@@ -449,7 +468,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     return false;
   }
 
-  #recordFor(tokens: TokenSet, version: number, issuedAt: number): TokenRecord {
+  #recordFor(tokens: TokenSet, version: number, issuedAt: number): ServedRecord {
     const refreshAt = refreshAtFor({
       expiresAt: tokens.expiresAt,
       issuedAt,
@@ -457,7 +476,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       jitter: this.#refreshJitter,
       random: this.#random(),
     });
-    return { tokens, version, refreshAt, usableUntil: tokens.expiresAt ?? Infinity };
+    const usableUntil = tokens.expiresAt ?? Infinity;
+    return { tokens, version, refreshAt, usableUntil, [SETTLED_TOKEN]: Promise.resolve(tokens.accessToken) };
   }
 
   #reauthenticationRequired(
