@@ -34,7 +34,8 @@ export const heapPerKey: Benchmark = {
       figure: `${Math.round(perKey)} bytes per key`,
       pass: perKey <= 300,
       notes:
-        'heapUsed after two forced GCs, before and after 100,000 set() calls; key and token strings allocated before the baseline',
+        'heapUsed after two forced GCs, before and after 100,000 set() calls; key and token strings allocated before the baseline. ' +
+        'About 56 bytes of it are the settled promise each record keeps so that a cache hit allocates nothing (229 bytes a key without it).',
     };
   },
 };

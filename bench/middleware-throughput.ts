@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { AppsMessage, AppsRequest } from './middleware-apps.js';
-import type { Benchmark } from './harness.js';
+import { median, type Benchmark } from './harness.js';
 
 const SECONDS = 2;
 const WARM_UP_SECONDS = 5;
@@ -59,7 +59,11 @@ async function measure(apps: ChildProcess, url: string, duration = SECONDS): Pro
   };
 }
 
-/** Token runs against static runs of one framework: pooled ratios, and the spread of the pairs' throughput ratios. */
+/**
+ * Token runs against static runs of one framework: the median pair's
+ * throughput ratio (one stalled run cannot sway it), the pooled CPU time per
+ * request, and the spread of the pairs.
+ */
 interface Comparison {
   readonly throughput: number;
   readonly cpuPerRequest: number;
@@ -69,7 +73,7 @@ interface Comparison {
 
 const total = (runs: readonly Run[], field: keyof Run): number => runs.reduce((sum, run) => sum + run[field], 0);
 
-/** Runs `PAIRS` pairs of token and static runs, in alternating order, and pools each route's runs. */
+/** Runs `PAIRS` pairs of token and static runs, in alternating order, and compares them. */
 async function compareRoutes(apps: ChildProcess, base: string): Promise<Comparison> {
   const tokens: Run[] = [];
   const fixed: Run[] = [];
@@ -81,7 +85,7 @@ async function compareRoutes(apps: ChildProcess, base: string): Promise<Comparis
   }
   const pairRatios = tokens.map((run, pair) => run.requests / fixed[pair]!.requests);
   return {
-    throughput: total(tokens, 'requests') / total(fixed, 'requests'),
+    throughput: median(pairRatios),
     cpuPerRequest:
       total(tokens, 'cpuMicros') / total(tokens, 'served') / (total(fixed, 'cpuMicros') / total(fixed, 'served')),
     lowestPair: Math.min(...pairRatios),
@@ -123,12 +127,13 @@ export const middlewareThroughput: Benchmark = {
         ratio: worst,
         pass: worst >= 0.95,
         notes:
-          `autocannon, ${CONNECTIONS} connections, ${WARM_UP_SECONDS} s warm-up per route, then ${PAIRS} pairs of ${SECONDS} s runs (token and static, the order alternating); the figure pools each route's runs, and the pairs' own ratios show the run-to-run noise. ` +
+          `autocannon, ${CONNECTIONS} connections, ${WARM_UP_SECONDS} s warm-up per route, then ${PAIRS} pairs of ${SECONDS} s runs (token and static, the order alternating); the figure is the median pair's ratio, and the lowest and highest pairs show the run-to-run noise. ` +
           'The apps run in a process of their own; the load generator and the upstream share the other core. ' +
           "CPU per request is the apps process's CPU time over the requests it served, token route ÷ static route. " +
           'The token path does per request what the static path does not: it resolves the key, parses the URL to check ' +
           "its origin, and sends with `redirect: 'manual'` so that a redirect can be followed by hand without the bearer " +
-          'crossing origins.',
+          'crossing origins. Measured alone, with a fetch that answers at once, that is about 1.1 µs of JavaScript a call ' +
+          '(1.4 µs before the first hop stopped copying headers into a `Headers` and reading every response for a `Location`).',
       };
     } finally {
       apps.disconnect();
