@@ -98,7 +98,8 @@ export const steadyLoad: Benchmark = {
       pass: waited + coalescedWaiters === 0 && ratio <= 1.2,
       notes:
         `${calls.toLocaleString('en')} calls (${sampleCount.toLocaleString('en')} of them timed, every 4th) by ${CONCURRENCY} concurrent callers over ${KEYS} keys; tokens live ${LIFETIME_S} s (counted 1 s) and were renewed ${renewals.length} times; the endpoint answers in ${ENDPOINT_DELAY_MS} ms, from a process of its own; "at expiry" = within ${BOUNDARY_MS} ms of a renewal. ` +
-        "No caller waits at a renewal; what the p99 ratio measures there is the renewal's own work in this process (the HTTP request, parsing, storing) sharing the callers' event loop.",
+        "No caller waits at a renewal; what the p99 ratio measures there is the renewal's own work in this process (the HTTP request, parsing, storing) sharing the callers' event loop. " +
+        'It was 1.12–1.26 while callers inside the refresh window took the slow path (an async function and one more await); they now get the same direct answer as a fresh hit.',
     };
   },
 };
