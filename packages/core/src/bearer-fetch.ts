@@ -57,7 +57,7 @@ function hopHeaders(callerHeaders: HeadersInit | undefined, token: string | unde
   const headers = new Headers(callerHeaders);
   if (token === undefined) headers.delete('authorization');
   else headers.set('authorization', `Bearer ${token}`);
-  // A redirect that turned the request into a GET dropped its body.
+  // Without a body (none given, or dropped by a redirect to GET) a content-type would describe nothing.
   if (!hasBody) headers.delete('content-type');
   return headers;
 }
