@@ -1,4 +1,5 @@
 import { OriginNotAllowedError } from './errors.js';
+import { originOf } from './origin-of.js';
 import type { GetAccessTokenOptions } from './token-cache-options.js';
 
 /** What `fetchWithBearer` needs from a cache. */
@@ -80,57 +81,77 @@ export async function fetchWithBearer(
   input: RequestInfo | URL,
   init?: RequestInit,
 ): Promise<Response> {
-  // Only a Request needs awaiting (its body); a string or URL is read at once.
-  const [url, options] =
-    input instanceof Request ? await fromRequest(input, init) : [new URL(String(input)), init ?? NO_INIT];
-  if (!allowedOrigins.has(url.origin)) throw new OriginNotAllowedError(url.origin);
+  let target: string | URL;
+  let options: RequestInit;
+  // Only a Request needs awaiting (its body). A string is sent as it is, so
+  // fetch parses it once and the common case allocates no URL of ours.
+  if (input instanceof Request) [target, options] = await fromRequest(input, init);
+  else {
+    target = input instanceof URL ? input : String(input);
+    options = init ?? NO_INIT;
+  }
+  const origin = originOf(target, allowedOrigins);
+  if (!allowedOrigins.has(origin)) throw new OriginNotAllowedError(origin);
   const replayable = isReplayable(options.body);
   const tokenOptions = options.signal ? { signal: options.signal } : undefined;
 
-  let token = await source.getAccessToken(key, tokenOptions);
-  const first = await sendFollowingRedirects(fetchImpl, url, options, token, replayable);
-  if (first.response.status !== 401 || !first.bearerSent || !replayable) return first.response;
-  await first.response.body?.cancel().catch(() => {});
-  await source.invalidate(key, token);
-  token = await source.getAccessToken(key, tokenOptions);
-  return (await sendFollowingRedirects(fetchImpl, url, options, token, replayable)).response;
+  const hasBody = options.body !== undefined;
+
+  // Two attempts at most: the second only after a 401 to a request that carried the bearer.
+  for (let attempt = 1; ; attempt++) {
+    const token = await source.getAccessToken(key, tokenOptions);
+    const headers = hopHeaders(options.headers, token, hasBody);
+    let response = await fetchImpl(target, { ...options, headers, redirect: 'manual' });
+    let bearerSent = true;
+    if (options.redirect !== 'manual' && isRedirect(response.status)) {
+      ({ response, bearerSent } = await followRedirects(fetchImpl, response, target, options, token));
+    }
+    if (attempt === 2 || response.status !== 401 || !bearerSent || !replayable) return response;
+    await response.body?.cancel().catch(() => {});
+    await source.invalidate(key, token);
+  }
+}
+
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
 }
 
 /**
- * Sends with `redirect: 'manual'` and follows redirects itself, so the
- * bearer is attached only while the request stays on its first origin.
- * `bearerSent` tells whether the final response answered a request that
- * carried the bearer (the only case in which a 401 retry makes sense).
+ * Follows by hand the redirect `response` that answered `target` (every hop
+ * is sent with `redirect: 'manual'`), so the bearer is attached only while
+ * the request stays on the origin of `target`. `bearerSent` tells whether
+ * the final response answered a request that carried the bearer (the only
+ * case in which a 401 retry makes sense). Rare, so it reparses what it needs.
  */
-async function sendFollowingRedirects(
+async function followRedirects(
   fetchImpl: typeof globalThis.fetch,
-  url: URL,
+  response: Response,
+  target: string | URL,
   options: RequestInit,
   token: string,
-  replayable: boolean,
 ): Promise<{ response: Response; bearerSent: boolean }> {
-  const mode = options.redirect ?? 'follow';
-  const origin = url.origin;
-  let current = url;
+  const origin = new URL(target).origin;
+  const replayable = isReplayable(options.body);
+  let current = target;
+  let bearerSent = true;
   // Set once a redirect has turned the request into a GET without a body;
   // until then each hop sends the caller's method and body as they are.
   let asGet: typeof AS_GET | undefined;
-  for (let hop = 0; ; hop++) {
-    const withBearer = current.origin === origin;
-    const hasBody = asGet === undefined && options.body !== undefined;
-    const headers = hopHeaders(options.headers, withBearer ? token : undefined, hasBody);
-    const response = await fetchImpl(current, { ...options, ...asGet, headers, redirect: 'manual' });
+  for (let hop = 1; ; hop++) {
     const { status } = response;
-    // Only a 3xx has its headers read: most responses are not redirects.
-    const location = status >= 300 && status < 400 ? response.headers.get('location') : null;
-    if (location === null || mode === 'manual') return { response, bearerSent: withBearer };
-    if (mode === 'error') throw new TypeError(`Redirect to another URL refused (\`redirect: 'error'\`)`);
-    if (hop >= MAX_REDIRECTS) throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS})`);
+    const location = isRedirect(status) ? response.headers.get('location') : null;
+    if (location === null) return { response, bearerSent };
+    if (options.redirect === 'error') throw new TypeError(`Redirect to another URL refused (\`redirect: 'error'\`)`);
+    if (hop > MAX_REDIRECTS) throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS})`);
     const keepsMethod = status === 307 || status === 308;
-    if (keepsMethod && !replayable) return { response, bearerSent: withBearer };
+    if (keepsMethod && !replayable) return { response, bearerSent };
     await response.body?.cancel().catch(() => {});
     const method = (options.method ?? 'GET').toUpperCase();
     if (!keepsMethod && method !== 'GET' && method !== 'HEAD') asGet = AS_GET;
     current = new URL(location, current);
+    bearerSent = current.origin === origin;
+    const hasBody = asGet === undefined && options.body !== undefined;
+    const headers = hopHeaders(options.headers, bearerSent ? token : undefined, hasBody);
+    response = await fetchImpl(current, { ...options, ...asGet, headers, redirect: 'manual' });
   }
 }
