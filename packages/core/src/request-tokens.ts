@@ -53,7 +53,8 @@ export function toTokensUnavailable(error: unknown): TokensUnavailableError {
 export class RequestTokens {
   readonly #cache: TokenCache;
   readonly #resolveKey: KeyResolver;
-  #key: Promise<string> | undefined;
+  /** The key, or a promise of it from an asynchronous resolver; resolved on first use, then remembered. */
+  #key: string | Promise<string> | undefined;
 
   constructor(cache: TokenCache, resolveKey: KeyResolver) {
     this.#cache = cache;
@@ -79,26 +80,51 @@ export class RequestTokens {
    * {@link TokensUnavailableError}; an origin outside `allowedOrigins`
    * rejects with `OriginNotAllowedError`; network errors pass through.
    */
-  async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    const key = await this.key();
-    try {
-      return await this.#cache.fetch(key, input, init);
-    } catch (error) {
-      if (error instanceof ReauthenticationRequiredError || error instanceof TokenEndpointUnavailableError) {
-        throw toTokensUnavailable(error);
-      }
-      throw error;
-    }
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    // Not an async function: this call waits on the upstream, and a promise
+    // chain keeps less alive meanwhile than a suspended async frame.
+    const key = (this.#key ??= this.#resolve());
+    const response =
+      typeof key === 'string'
+        ? this.#cache.fetch(key, input, init)
+        : key.then((resolved) => this.#cache.fetch(resolved, input, init));
+    return response.catch(asTokensUnavailable);
   }
 
   /** This request's key. Rejects with a 401 {@link TokensUnavailableError} when there is none. */
   key(): Promise<string> {
-    this.#key ??= Promise.resolve(this.#resolveKey()).then((key) => {
-      if (key === undefined || key === null || key === '') {
-        throw new TokensUnavailableError(401, 'Sign-in required: this request has no token key', undefined);
-      }
-      return key;
-    });
-    return this.#key;
+    const key = (this.#key ??= this.#resolve());
+    return typeof key === 'string' ? Promise.resolve(key) : key;
   }
+
+  /**
+   * Runs the resolver: a key it returns at once is used at once, without a
+   * promise. A resolver that throws makes every call reject, never throw.
+   */
+  #resolve(): string | Promise<string> {
+    let key: ReturnType<KeyResolver>;
+    try {
+      key = this.#resolveKey();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (typeof key === 'string' && key !== '') return key;
+    return Promise.resolve(key).then(presentKey);
+  }
+}
+
+/** The resolved key, or a 401 when the request has none. */
+function presentKey(key: string | undefined): string {
+  if (key === undefined || key === null || key === '') {
+    throw new TokensUnavailableError(401, 'Sign-in required: this request has no token key', undefined);
+  }
+  return key;
+}
+
+/** Rethrows a token failure as what the app should answer; other errors (network, origin) as they are. */
+function asTokensUnavailable(error: unknown): never {
+  if (error instanceof ReauthenticationRequiredError || error instanceof TokenEndpointUnavailableError) {
+    throw toTokensUnavailable(error);
+  }
+  throw error;
 }
