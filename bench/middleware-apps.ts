@@ -1,8 +1,9 @@
-// The process under test of benchmark 5: an Express app and a Koa app, each
+// The process under test of benchmark 5: an Express or a Koa app (argv[3])
 // with a route through refreshkit (`/tokens`) and a route that sends a static
 // Authorization header (`/static`), both calling the loopback upstream whose
 // origin is argv[2]. It runs alone in its process so that its CPU time and
-// throughput are its own, not shared with the load generator or upstream.
+// throughput are its own, not shared with the load generator, the upstream,
+// or the other framework's earlier runs.
 import express from 'express';
 import Koa from 'koa';
 import { createServer, type Server } from 'node:http';
@@ -15,34 +16,43 @@ import { unusedEndpoint } from './harness.js';
 /** What the parent asks the apps process, over IPC. */
 export type AppsRequest = 'cpu';
 
-/** What the apps process sends the parent: its URLs once, then CPU readings. */
-export type AppsMessage =
-  { readonly expressUrl: string; readonly koaUrl: string } | { readonly cpuMicros: number; readonly served: number };
+/** The frameworks the apps process can serve. */
+export type Framework = 'Express' | 'Koa';
+
+/** What the apps process sends the parent: its URL once, then CPU readings. */
+export type AppsMessage = { readonly url: string } | { readonly cpuMicros: number; readonly served: number };
 
 const upstreamOrigin = process.argv[2]!;
+const framework = process.argv[3] as Framework;
 const cache = new TokenCache({ endpoint: unusedEndpoint, allowedOrigins: [upstreamOrigin] });
 await cache.set('alice', { accessToken: 'alice-token', refreshToken: 'r', expiresAt: Date.now() + 3_600_000 });
 const staticHeaders = { authorization: 'Bearer alice-token' };
 const upstreamUrl = `${upstreamOrigin}/`;
 
-const expressApp = express();
-expressApp.use(expressTokens<express.Request>({ cache, key: (req) => req.get('x-user') }));
-expressApp.get('/tokens', async (req, res) => void res.send(await (await req.tokens.fetch(upstreamUrl)).text()));
-expressApp.get(
-  '/static',
-  async (_req, res) => void res.send(await (await fetch(upstreamUrl, { headers: staticHeaders })).text()),
-);
+function expressApp(): Server {
+  const app = express();
+  app.use(expressTokens<express.Request>({ cache, key: (req) => req.get('x-user') }));
+  app.get('/tokens', async (req, res) => void res.send(await (await req.tokens.fetch(upstreamUrl)).text()));
+  app.get(
+    '/static',
+    async (_req, res) => void res.send(await (await fetch(upstreamUrl, { headers: staticHeaders })).text()),
+  );
+  return createServer(app);
+}
 
-const koaApp = new Koa();
-koaApp.silent = true; // autocannon cuts connections at the end of each run
-koaApp.use(koaTokens<Koa.Context>({ cache, key: (ctx) => ctx.get('x-user') || undefined }));
-koaApp.use(async (ctx) => {
-  const response =
-    ctx.path === '/tokens'
-      ? await ctx.state.tokens.fetch(upstreamUrl)
-      : await fetch(upstreamUrl, { headers: staticHeaders });
-  ctx.body = await response.text();
-});
+function koaApp(): Server {
+  const app = new Koa();
+  app.silent = true; // autocannon cuts connections at the end of each run
+  app.use(koaTokens<Koa.Context>({ cache, key: (ctx) => ctx.get('x-user') || undefined }));
+  app.use(async (ctx) => {
+    const response =
+      ctx.path === '/tokens'
+        ? await ctx.state.tokens.fetch(upstreamUrl)
+        : await fetch(upstreamUrl, { headers: staticHeaders });
+    ctx.body = await response.text();
+  });
+  return createServer(app.callback());
+}
 
 let served = 0;
 async function listen(server: Server): Promise<string> {
@@ -51,12 +61,11 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-const expressUrl = await listen(createServer(expressApp));
-const koaUrl = await listen(createServer(koaApp.callback()));
+const url = await listen(framework === 'Express' ? expressApp() : koaApp());
 process.on('message', (request: AppsRequest) => {
   if (request !== 'cpu') return;
   const { user, system } = process.cpuUsage();
   process.send!({ cpuMicros: user + system, served } satisfies AppsMessage);
 });
 process.on('disconnect', () => process.exit(0));
-process.send!({ expressUrl, koaUrl } satisfies AppsMessage);
+process.send!({ url } satisfies AppsMessage);
