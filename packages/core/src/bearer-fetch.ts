@@ -112,6 +112,7 @@ export async function fetchWithBearer(
   }
 }
 
+/** Whether `status` may be a redirect; only then are a response's headers read for a `Location`. */
 function isRedirect(status: number): boolean {
   return status >= 300 && status < 400;
 }
