@@ -15,10 +15,11 @@ const SECONDS = 2;
 const WARM_UP_SECONDS = 5;
 /**
  * Pairs of token and static runs per framework. Runs on this 2-core machine
- * vary by about ±10% from one to the next whatever the route (two runs of the
- * same static route differ by 9% on average), so many short runs in
- * alternating order are compared pair by pair, rather than a few long ones.
- * Per second spent, 2-second pairs were the least noisy of 1, 2, 5 and 10.
+ * vary by about ±10% from one to the next whatever the route (the ratio of
+ * two runs of the same static route has a standard deviation of 9%), so many
+ * short runs in alternating order are compared pair by pair, rather than a
+ * few long ones. Per second spent, runs of 2 s were the least noisy of 1, 2,
+ * 5 and 10 s.
  */
 const PAIRS = 20;
 const CONNECTIONS = 32;
