@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
+import { killAll } from './kill-all.js';
 
 const run = promisify(execFile);
 
@@ -91,21 +92,17 @@ export class TestRedisCluster {
   }
 
   /** Stops every node. */
-  async stop(): Promise<void> {
-    await Promise.all(
-      this.processes.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGKILL');
-          }),
-      ),
-    );
+  stop(): Promise<void> {
+    return killAll(this.processes);
   }
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+/** Polls `check` until it holds; throws, naming `what`, after `timeoutMs`. */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  what = 'Redis Cluster',
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -113,7 +110,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promi
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error('Redis Cluster did not come up in time');
+    if (Date.now() > deadline) throw new Error(`${what} did not come up in time`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
