@@ -4,6 +4,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { killAll } from './kill-all.js';
 
 /** A free TCP port on loopback, found by listening on port 0. */
 export async function freePort(): Promise<number> {
@@ -81,11 +82,7 @@ export class TestRedis {
   async stop(): Promise<void> {
     const child = this.#process;
     this.#process = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
+    if (child !== undefined) await killAll([child]);
   }
 
   /** A new client for this server. */
