@@ -93,9 +93,8 @@ export async function fetchWithBearer(
   const origin = originOf(target, allowedOrigins);
   if (!allowedOrigins.has(origin)) throw new OriginNotAllowedError(origin);
   const replayable = isReplayable(options.body);
-  const tokenOptions = options.signal ? { signal: options.signal } : undefined;
-
   const hasBody = options.body !== undefined;
+  const tokenOptions = options.signal ? { signal: options.signal } : undefined;
 
   // Two attempts at most: the second only after a 401 to a request that carried the bearer.
   for (let attempt = 1; ; attempt++) {
@@ -104,7 +103,8 @@ export async function fetchWithBearer(
     let response = await fetchImpl(target, { ...options, headers, redirect: 'manual' });
     let bearerSent = true;
     if (options.redirect !== 'manual' && isRedirect(response.status)) {
-      ({ response, bearerSent } = await followRedirects(fetchImpl, response, target, options, token));
+      const sent = { target, origin, options, replayable };
+      ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, token));
     }
     if (attempt === 2 || response.status !== 401 || !bearerSent || !replayable) return response;
     await response.body?.cancel().catch(() => {});
@@ -117,22 +117,28 @@ function isRedirect(status: number): boolean {
   return status >= 300 && status < 400;
 }
 
+/** The first request of a `fetchWithBearer` call, as a redirect needs it. */
+interface SentRequest {
+  readonly target: string | URL;
+  /** The origin of `target`: the only one the bearer may go to. */
+  readonly origin: string;
+  readonly options: RequestInit;
+  readonly replayable: boolean;
+}
+
 /**
- * Follows by hand the redirect `response` that answered `target` (every hop
- * is sent with `redirect: 'manual'`), so the bearer is attached only while
- * the request stays on the origin of `target`. `bearerSent` tells whether
- * the final response answered a request that carried the bearer (the only
- * case in which a 401 retry makes sense). Rare, so it reparses what it needs.
+ * Follows by hand the redirect `response` that answered `sent` (every hop is
+ * sent with `redirect: 'manual'`), so the bearer is attached only while the
+ * request stays on its origin. `bearerSent` tells whether the final response
+ * answered a request that carried the bearer (the only case in which a 401
+ * retry makes sense).
  */
 async function followRedirects(
   fetchImpl: typeof globalThis.fetch,
   response: Response,
-  target: string | URL,
-  options: RequestInit,
+  { target, origin, options, replayable }: SentRequest,
   token: string,
 ): Promise<{ response: Response; bearerSent: boolean }> {
-  const origin = new URL(target).origin;
-  const replayable = isReplayable(options.body);
   let current = target;
   let bearerSent = true;
   // Set once a redirect has turned the request into a GET without a body;
