@@ -8,6 +8,7 @@ import {
   TokenCache,
   TokenEndpointUnavailableError,
 } from '@refreshkit/core';
+import { waitFor } from './support/wait-for.js';
 
 /** How the faulty endpoint misbehaves; `undefined` answers normally. */
 type Fault = (req: IncomingMessage, res: ServerResponse) => void;
@@ -182,7 +183,7 @@ describe('a faulty token endpoint', () => {
       const error = await cache.getAccessToken('expired').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(errorType);
       expect(await cache.getAccessToken('valid')).toBe('still-valid');
-      await waitFor(() => refreshErrors.length === 2);
+      await waitFor(async () => refreshErrors.length === 2, 'Two refresh errors', { timeoutMs: 5_000, intervalMs: 10 });
 
       expect(store.get('valid')).toBe(before.valid);
       expect(store.get('expired')).toBe(before.expired);
@@ -205,11 +206,3 @@ describe('a faulty token endpoint', () => {
     expect(await cache.getAccessToken('k')).toMatch(/^fresh-/);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

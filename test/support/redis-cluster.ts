@@ -1,13 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { killAll } from './kill-all.js';
-
-const run = promisify(execFile);
+import { redisCli } from './redis-tools.js';
+import { waitFor } from './wait-for.js';
 
 /** Whether `port` can be bound on loopback right now. */
 async function isFree(port: number): Promise<boolean> {
@@ -63,18 +62,20 @@ export class TestRedisCluster {
     const cluster = new TestRedisCluster(ports, processes);
     try {
       for (const port of ports)
-        await waitFor(async () => (await run('redis-cli', ['-p', String(port), 'ping'])).stdout.includes('PONG'));
-      await run('redis-cli', [
+        await waitFor(async () => (await redisCli(port, 'ping')) === 'PONG', `Cluster node ${port}`);
+      await redisCli(
+        undefined,
         '--cluster',
         'create',
         ...ports.map((p) => `127.0.0.1:${p}`),
         '--cluster-replicas',
         '0',
         '--cluster-yes',
-      ]);
+      );
       for (const port of ports) {
-        await waitFor(async () =>
-          (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'),
+        await waitFor(
+          async () => (await redisCli(port, 'cluster', 'info')).includes('cluster_state:ok'),
+          'Redis Cluster',
         );
       }
     } catch (error) {
@@ -94,23 +95,5 @@ export class TestRedisCluster {
   /** Stops every node. */
   stop(): Promise<void> {
     return killAll(this.processes);
-  }
-}
-
-/** Polls `check` until it holds; throws, naming `what`, after `timeoutMs`. */
-export async function waitFor(
-  check: () => Promise<boolean>,
-  what = 'Redis Cluster',
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not come up in time`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

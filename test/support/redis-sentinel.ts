@@ -1,16 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { waitFor } from './redis-cluster.js';
 import { freePort } from './redis-server.js';
 import { killAll } from './kill-all.js';
-
-const run = promisify(execFile);
-const cli = async (port: number, ...args: string[]): Promise<string> =>
-  (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
+import { redisCli as cli } from './redis-tools.js';
+import { waitFor } from './wait-for.js';
 
 /** The name the sentinel monitors the master under. */
 export const MASTER_NAME = 'refreshkit';

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { killAll } from './kill-all.js';
+import { waitFor } from './wait-for.js';
 
 /** A free TCP port on loopback, found by listening on port 0. */
 export async function freePort(): Promise<number> {
@@ -93,27 +94,26 @@ export class TestRedis {
   }
 
   async #waitUntilReady(): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      // Knock on the port first: an ioredis client that never connected
-      // leaves a 2 s timer behind when disconnected, which holds Jest open.
-      if (!(await acceptsConnections(this.url))) {
-        if (Date.now() > deadline) throw new Error(`redis-server at ${this.url} did not start listening`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        continue;
-      }
-      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => {});
-      try {
-        await probe.connect();
-        await probe.ping();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`redis-server at ${this.url} did not start: ${String(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      } finally {
-        probe.disconnect();
-      }
+    // Knock on the port first: an ioredis client that never connected leaves
+    // a 2 s timer behind when disconnected, which holds Jest open.
+    await waitFor(
+      async () => (await acceptsConnections(this.url)) && (await this.#answersPing()),
+      `redis-server at ${this.url}`,
+      {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      },
+    );
+  }
+
+  async #answersPing(): Promise<boolean> {
+    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      return (await probe.ping()) === 'PONG';
+    } finally {
+      probe.disconnect();
     }
   }
 }
