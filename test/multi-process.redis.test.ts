@@ -5,6 +5,7 @@ import { RedisTokenStore } from '@refreshkit/redis';
 import { TestRedis } from './support/redis-server.js';
 import { RotatingTokenServer } from './support/rotating-token-server.js';
 import { spawnCacheProcess } from './support/spawn-cache-process.js';
+import { waitFor } from './support/wait-for.js';
 
 const PROCESSES = 4;
 const LIFETIME_SECONDS = 2;
@@ -117,8 +118,10 @@ describe('four processes sharing RedisTokenStore', () => {
     });
     doomed.report.catch(() => {});
     try {
-      const deadline = Date.now() + 20_000;
-      while (server.server.requests.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(async () => server.server.requests.length > 0, "The doomed process's refresh", {
+        timeoutMs: 20_000,
+        intervalMs: 20,
+      });
       expect(server.server.requests).toHaveLength(1);
       doomed.child.kill('SIGKILL');
 

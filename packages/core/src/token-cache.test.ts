@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
+import { waitFor } from '../../../test/support/wait-for.js';
 import { InvalidTokenResponseError, ReauthenticationRequiredError } from './errors.js';
 import { MemoryStore } from './memory-store.js';
 import { TokenCache } from './token-cache.js';
@@ -221,7 +222,7 @@ describe('TokenCache persistence', () => {
     expect(await cache.getAccessToken('k')).toBe('access-1');
     expect(saveErrors).toEqual([['k', 1, 'db down']]);
     // The retry runs on a real (unref'd) timer after about a second.
-    await waitFor(() => saved.includes('access-1'), 3_000);
+    await waitFor(async () => saved.includes('access-1'), 'The retried save', { timeoutMs: 3_000, intervalMs: 10 });
     expect(saved).toEqual(['access-0', 'access-1']);
   });
 
@@ -412,14 +413,6 @@ describe('TokenCache events', () => {
     expect(JSON.stringify(payloads)).not.toMatch(/access-|refresh-/);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));

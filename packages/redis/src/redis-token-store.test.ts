@@ -11,6 +11,7 @@ import {
 } from '@refreshkit/core';
 import { TestRedis } from '../../../test/support/redis-server.js';
 import { ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
+import { waitFor } from '../../../test/support/wait-for.js';
 import { RedisTokenStore } from './redis-token-store.js';
 import type { RedisTokenStoreOptions } from './redis-token-store-options.js';
 
@@ -246,15 +247,11 @@ describe('RedisTokenStore outage', () => {
     } finally {
       await redis.restart();
     }
-    await waitFor(async () => (await cache.getAccessToken('expired', { forceRefresh: true }).catch(() => '')) !== '');
+    await waitFor(
+      async () => (await cache.getAccessToken('expired', { forceRefresh: true }).catch(() => '')) !== '',
+      'A refresh after Redis came back',
+      { timeoutMs: 10_000 },
+    );
     expect(endpoint.calls).toHaveLength(1);
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
