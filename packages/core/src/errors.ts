@@ -190,9 +190,16 @@ export class StoreUnavailableError extends RefreshkitError {
 export class CorruptRecordError extends RefreshkitError {
   /** The key whose record is unreadable. */
   readonly key: string;
+  /**
+   * The version stored beside the unreadable record, when that version is a
+   * canonical integer: a `set` overwrites the record with compare-and-set
+   * on it. Undefined when the version is unreadable too.
+   */
+  readonly storedVersion: number | undefined;
 
-  constructor(key: string, message: string, options?: RefreshkitErrorOptions) {
+  constructor(key: string, message: string, options?: RefreshkitErrorOptions & { storedVersion?: number }) {
     super('ERR_CORRUPT_RECORD', `Stored record for key \`${key}\` is unreadable: ${message}`, options);
     this.key = key;
+    this.storedVersion = options?.storedVersion;
   }
 }

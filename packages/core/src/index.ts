@@ -7,7 +7,7 @@ export type {
   TokenCacheStats,
 } from './token-cache-options.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
-export type { MaybePromise, StoreLock, TokenRecord, TokenStore } from './token-store.js';
+export type { MaybePromise, StoreLock, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
 export type { ClientCredentialsOptions, EndpointCallOptions, TokenEndpoint } from './token-endpoint.js';
 export { toTokenSet, type TokenSet } from './token-set.js';
 export {

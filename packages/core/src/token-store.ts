@@ -29,8 +29,27 @@ export interface TokenRecord {
 
 /** A held cross-process refresh lock. */
 export interface StoreLock {
+  /**
+   * Aborts when the store can no longer vouch that this holder owns the lock
+   * (it could not be renewed in time, or another holder took it). A holder
+   * whose lock is lost must not present the refresh token any more: another
+   * process may be presenting it. Absent for locks that cannot be lost.
+   */
+  readonly lost?: AbortSignal;
   /** Releases the lock if this holder still owns it. Never throws. */
   release(): Promise<void>;
+}
+
+/** Options of {@link TokenStore.get}. */
+export interface StoreReadOptions {
+  /**
+   * Read the shared source itself, bypassing any copy the store keeps in
+   * process memory. The refresh protocol reads this way after taking the
+   * lock, so the holder sees what other processes wrote; callers of the hit
+   * path never do, so a local copy keeps being served while the shared
+   * source is unreachable.
+   */
+  readonly fresh?: boolean;
 }
 
 /**
@@ -40,8 +59,15 @@ export interface StoreLock {
  * Stores keep records opaque: they never log or expose token values.
  */
 export interface TokenStore {
-  /** Reads the record for `key`. Synchronous answers keep the cache-hit path free of awaits. */
-  get(key: string): MaybePromise<TokenRecord | undefined>;
+  /**
+   * Reads the record for `key`. Synchronous answers keep the cache-hit path
+   * free of awaits.
+   *
+   * @throws CorruptRecordError when the stored record cannot be read; its
+   * `storedVersion` is set when the version itself is readable, so that a
+   * `set` can overwrite the record with compare-and-set.
+   */
+  get(key: string, options?: StoreReadOptions): MaybePromise<TokenRecord | undefined>;
   /**
    * Writes `record` only if the stored version is `expectedVersion`
    * (`undefined`: only if nothing is stored). Resolves `false`, writing
@@ -52,8 +78,10 @@ export interface TokenStore {
   delete(key: string): MaybePromise<void>;
   /**
    * Optional cross-process single flight: resolves once this process holds
-   * the refresh lock for `key`. Stores shared between processes implement it;
-   * the cache re-reads the record after taking the lock.
+   * the refresh lock for `key`. Stores shared between processes implement it,
+   * keep the lock alive for as long as it is held (renewing it), and abort
+   * `lost` when they cannot; the cache re-reads the record (`fresh`) after
+   * taking the lock.
    */
   lock?(key: string, signal?: AbortSignal): Promise<StoreLock>;
 }
