@@ -1,0 +1,23 @@
+// The plain-JavaScript scenario, shared by scenario.cjs (require) and
+// scenario.mjs (import): each hands in the packages it loaded its own way.
+async function runJsScenario({ core, express, koa, redis }) {
+  const { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache } = core;
+  const endpoint = new OAuth2Endpoint({ tokenUrl: 'http://127.0.0.1:1/token', clientId: 'app', authMethod: 'none' });
+  // A custom endpoint: the refresh goes through the cache's p-queue, which is
+  // what failed to construct in an unbundled CommonJS build.
+  const rotating = {
+    refresh: async () => ({ accessToken: 'a1', refreshToken: 'r1' }),
+    clientCredentials: async () => ({ accessToken: 'service' }),
+  };
+  const cache = new TokenCache({ endpoint: rotating, allowedOrigins: ['https://api.example.com'] });
+  await cache.set('user-1', { accessToken: 'a0', refreshToken: 'r0', expiresAt: Date.now() + 3_600_000 });
+  if ((await cache.getAccessToken('user-1', { forceRefresh: true })) !== 'a1') throw new Error('refresh failed');
+  const error = await cache.getAccessToken('nobody').catch((e) => e);
+  if (!(error instanceof ReauthenticationRequiredError)) throw new Error('the typed error lost its class');
+  if (typeof express.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('express middleware');
+  if (typeof koa.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('koa middleware');
+  if (typeof redis.RedisTokenStore !== 'function' || typeof endpoint.refresh !== 'function') throw new Error('exports');
+  console.log('packed scenario passed');
+}
+
+module.exports = { runJsScenario };

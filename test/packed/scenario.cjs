@@ -1,0 +1,12 @@
+// The packed packages from plain CommonJS.
+const { runJsScenario } = require('./run-js-scenario.cjs');
+
+runJsScenario({
+  core: require('@refreshkit/core'),
+  express: require('@refreshkit/express'),
+  koa: require('@refreshkit/koa'),
+  redis: require('@refreshkit/redis'),
+}).catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,11 @@
+// The packed packages from plain ESM.
+import * as core from '@refreshkit/core';
+import * as express from '@refreshkit/express';
+import * as koa from '@refreshkit/koa';
+import * as redis from '@refreshkit/redis';
+import runner from './run-js-scenario.cjs';
+
+runner.runJsScenario({ core, express, koa, redis }).catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

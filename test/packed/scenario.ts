@@ -1,0 +1,107 @@
+// The packed-package scenario, compiled by tsc under each module mode a
+// TypeScript app uses (see scripts/test-packed.mjs) and run with Node. It
+// uses only the public API, exactly as an app that installed the tarballs.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Koa from 'koa';
+import { Redis } from 'ioredis';
+import { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache, type TokenSet } from '@refreshkit/core';
+import { freshTokens as expressTokens } from '@refreshkit/express';
+import { freshTokens as koaTokens } from '@refreshkit/koa';
+import { RedisTokenStore } from '@refreshkit/redis';
+
+function check(condition: boolean, what: string): void {
+  if (!condition) throw new Error(`packed scenario failed: ${what}`);
+}
+
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<[Server, string]> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return [server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`];
+}
+
+/** A token endpoint that rotates: refresh token rN gives access token aN+1 and refresh token rN+1. */
+function tokenEndpoint(req: IncomingMessage, res: ServerResponse): void {
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    const presented = new URLSearchParams(body).get('refresh_token') ?? '';
+    const next = Number(presented.slice(1)) + 1;
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ access_token: `a${next}`, refresh_token: `r${next}`, expires_in: 3600 }));
+  });
+}
+
+interface AppState {
+  user?: { id: string };
+}
+
+async function main(): Promise<void> {
+  const [tokenServer, tokenOrigin] = await listen(tokenEndpoint);
+  const endpoint = new OAuth2Endpoint({ tokenUrl: `${tokenOrigin}/token`, clientId: 'app', clientSecret: 's3cret' });
+  const cache = new TokenCache({ endpoint, allowedOrigins: ['https://api.example.com'] });
+
+  const tokens: TokenSet = { accessToken: 'a0', refreshToken: 'r0', expiresAt: Date.now() + 3_600_000 };
+  await cache.set('user-1', tokens);
+  check((await cache.getAccessToken('user-1')) === 'a0', 'getAccessToken serves the token set');
+  check((await cache.getAccessToken('user-1', { forceRefresh: true })) === 'a1', 'a refresh reaches the endpoint');
+
+  const unknown = await cache.getAccessToken('nobody').then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  check(unknown instanceof ReauthenticationRequiredError, 'an unknown key is a ReauthenticationRequiredError');
+  check((unknown as ReauthenticationRequiredError).code === 'ERR_REAUTHENTICATION_REQUIRED', 'errors carry a code');
+
+  const expressApp = express();
+  expressApp.use(expressTokens({ cache, key: (req) => req.header('x-user') }));
+  expressApp.get('/token', async (req, res, next) => {
+    try {
+      res.json({ token: await req.tokens.getAccessToken() });
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  const koaApp = new Koa<AppState>();
+  koaApp.use(async (ctx, next) => {
+    const id = ctx.get('x-user');
+    if (id) ctx.state.user = { id };
+    await next();
+  });
+  koaApp.use(koaTokens({ cache, key: (ctx) => ctx.state.user?.id }));
+  koaApp.use(async (ctx) => {
+    ctx.body = { token: await ctx.state.tokens.getAccessToken() };
+  });
+
+  for (const [name, handler] of [
+    ['express', expressApp],
+    ['koa', koaApp.callback()],
+  ] as const) {
+    const [server, origin] = await listen(handler);
+    const known = await fetch(`${origin}/token`, { headers: { 'x-user': 'user-1' } });
+    check(known.status === 200 && ((await known.json()) as { token: string }).token === 'a1', `${name} serves the token`);
+    const anonymous = await fetch(`${origin}/token`);
+    check(anonymous.status === 401, `${name} answers 401 without a key`);
+    server.close();
+  }
+
+  const redisUrl = process.env.REDIS_URL;
+  check(redisUrl !== undefined, 'REDIS_URL is set');
+  const redis = new Redis(redisUrl!);
+  const store = new RedisTokenStore({ redis, prefix: `packed-${process.pid}:` });
+  const shared = new TokenCache({ endpoint, store, allowedOrigins: ['https://api.example.com'] });
+  await shared.set('user-2', { accessToken: 'a7', refreshToken: 'r7' });
+  check((await shared.getAccessToken('user-2', { forceRefresh: true })) === 'a8', 'a refresh through Redis');
+  await shared.close();
+  await store.close();
+  await redis.quit();
+  tokenServer.close();
+  console.log('packed scenario passed');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
