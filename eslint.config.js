@@ -24,4 +24,10 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'core stays runtime-neutral' }] }],
     },
   },
+  {
+    // The packed-package test's CommonJS app: require() is what it tests.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

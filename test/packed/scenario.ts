@@ -81,7 +81,10 @@ async function main(): Promise<void> {
   ] as const) {
     const [server, origin] = await listen(handler);
     const known = await fetch(`${origin}/token`, { headers: { 'x-user': 'user-1' } });
-    check(known.status === 200 && ((await known.json()) as { token: string }).token === 'a1', `${name} serves the token`);
+    check(
+      known.status === 200 && ((await known.json()) as { token: string }).token === 'a1',
+      `${name} serves the token`,
+    );
     const anonymous = await fetch(`${origin}/token`);
     check(anonymous.status === 401, `${name} answers 401 without a key`);
     server.close();

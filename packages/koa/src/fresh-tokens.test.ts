@@ -35,7 +35,7 @@ async function setup(makeApp: () => Koa3, options: { forward?: boolean } = {}) {
   const app = makeApp();
   app.silent = true;
   app.use(
-    freshTokens<Koa3.Context>({
+    freshTokens({
       cache,
       key: async (ctx) => {
         keyCalls++;
@@ -121,5 +121,33 @@ describe('freshTokens (Koa) options', () => {
     });
     expect(() => freshTokens({ cache, key: () => 'k', forward: 'https://evil.example.com' })).toThrow(TypeError);
     expect(freshTokens({ cache, key: () => 'k' }).name).toBe('freshTokensMiddleware');
+  });
+});
+
+describe('freshTokens typing', () => {
+  interface AppState {
+    user?: { id: string };
+  }
+
+  it('reads ctx.state as Koa middleware do, and types ctx.state.tokens in a Koa<AppState> app', async () => {
+    const cache = new TokenCache({ endpoint: new ScriptedEndpoint(Date.now), allowedOrigins: [api.origin] });
+    await cache.set('alice', { accessToken: 'secret-access-0', refreshToken: 'secret-refresh-0' });
+    const app = new Koa3<AppState>();
+    app.silent = true;
+    app.use(async (ctx, next) => {
+      ctx.state.user = { id: ctx.get('x-user') };
+      await next();
+    });
+    app.use(freshTokens({ cache, key: (ctx) => ctx.state.user?.id }));
+    // @ts-expect-error -- with the app's state named, the resolver is checked against it
+    freshTokens<AppState>({ cache, key: (ctx) => ctx.state.user?.name });
+    app.use(freshTokens<AppState>({ cache, key: (ctx) => ctx.state.user?.id }));
+    app.use(async (ctx) => {
+      ctx.body = { token: await ctx.state.tokens.getAccessToken(), user: ctx.state.user?.id };
+    });
+    await request(app.callback())
+      .get('/')
+      .set('x-user', 'alice')
+      .expect(200, { token: 'secret-access-0', user: 'alice' });
   });
 });

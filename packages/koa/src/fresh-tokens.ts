@@ -1,6 +1,4 @@
-import type { IncomingMessage } from 'node:http';
-// Loads @types/koa so the augmentation below resolves under NodeNext (koa's own exports carry no types).
-import type {} from 'koa';
+import type { DefaultContext, DefaultState, Next, ParameterizedContext } from 'koa';
 import {
   RequestTokens,
   toTokensUnavailable,
@@ -8,16 +6,18 @@ import {
   type FreshTokensOptions,
 } from '@refreshkit/core';
 
-/** The part of a Koa context the middleware touches; any Koa 2 or 3 context fits. */
-export interface TokensContext {
-  readonly req: IncomingMessage;
-  state: object;
+/** What the middleware adds to `ctx.state`. */
+export interface TokensState {
+  /** Fresh tokens for this request's key, from `@refreshkit/koa`. */
+  tokens: RequestTokens;
 }
 
 declare module 'koa' {
-  interface DefaultState {
-    /** Fresh tokens for this request's key, from `@refreshkit/koa`. */
-    tokens: RequestTokens;
+  // On the default context rather than DefaultState: an app's context type
+  // is `{ state: StateT } & ContextT`, so this reaches `ctx.state.tokens`
+  // in `new Koa<MyState>()` apps too, where DefaultState is not used.
+  interface DefaultContext {
+    state: TokensState;
   }
 }
 
@@ -26,6 +26,10 @@ declare module 'koa' {
  * `fetch(input, init)`, `authorizationHeader()`) on each request, for the
  * key `key(ctx)` names. Works with Koa 2 and 3.
  *
+ * The resolver sees the context as Koa's own middleware do: with `new Koa()`,
+ * `ctx.state` is Koa's `DefaultState`; for an app typed `new Koa<MyState>()`,
+ * write `freshTokens<MyState>({ ... })` to check the resolver against it.
+ *
  * Nothing runs per request until a handler asks for a token, except with
  * `forward`. Failures are thrown with `status` 401 or 503 and `expose` true.
  *
@@ -33,13 +37,13 @@ declare module 'koa' {
  * app.use(freshTokens({ cache, key: (ctx) => ctx.state.user?.id }));
  * router.get('/me', async (ctx) => { ctx.body = await (await ctx.state.tokens.fetch(apiUrl)).json(); });
  */
-export function freshTokens<Ctx extends TokensContext = TokensContext>(
-  options: FreshTokensOptions<Ctx>,
-): (ctx: Ctx, next: () => Promise<unknown>) => Promise<void> {
+export function freshTokens<StateT = DefaultState, ContextT = DefaultContext>(
+  options: FreshTokensOptions<ParameterizedContext<StateT, ContextT>>,
+): (ctx: ParameterizedContext<StateT, ContextT>, next: Next) => Promise<void> {
   const { cache, key, forward } = validateFreshTokensOptions(options);
   return async function freshTokensMiddleware(ctx, next) {
     const tokens = new RequestTokens(cache, () => key(ctx));
-    (ctx.state as { tokens: RequestTokens }).tokens = tokens;
+    (ctx.state as TokensState).tokens = tokens;
     if (forward !== undefined) {
       try {
         ctx.req.headers.authorization = await tokens.authorizationHeader();
