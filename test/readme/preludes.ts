@@ -1,0 +1,55 @@
+// Hidden preludes for README snippets that are deliberately partial: each
+// declares what its snippet takes from the surrounding text (an app, a
+// cache, a database), never what the snippet itself claims to show. A README
+// marks a snippet with `<!-- prelude: name -->` on the line before its fence.
+
+/** What every snippet may use without declaring: the app's own data layer. */
+const app = `
+declare const db: {
+  tokens: {
+    find(key: string): Promise<import('@refreshkit/core').TokenSet | undefined>;
+    upsert(key: string, tokens: import('@refreshkit/core').TokenSet): Promise<void>;
+  };
+};
+`;
+
+/** Snippets that use the Express quick start's imports and an endpoint's settings. */
+const coreImports = `
+import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
+declare const endpoint: OAuth2Endpoint;
+declare const tokenUrl: string;
+declare const clientId: string;
+declare const clientSecret: string;
+`;
+
+/** The Koa quick start: a Koa app and the Express quick start's cache. */
+const koaApp = `
+import Koa from 'koa';
+declare const app: Koa;
+declare const cache: import('@refreshkit/core').TokenCache;
+`;
+
+/** The Express quick start's sign-in callback: the tokens it just received. */
+const signedIn = `
+declare const user: { id: string };
+declare const accessToken: string;
+declare const refreshToken: string;
+declare const expiresAt: number;
+declare global {
+  namespace Express {
+    interface Request {
+      user?: { id: string };
+    }
+  }
+}
+`;
+
+/** Preludes by name, each prefixed with {@link app}. */
+export const PRELUDES: Readonly<Record<string, string>> = {
+  'signed-in': app + signedIn,
+  'core-imports': app + coreImports,
+  'koa-app': app + koaApp,
+};
+
+/** The prelude of a snippet with no marker. */
+export const DEFAULT_PRELUDE = app;
