@@ -72,12 +72,15 @@ writeFileSync(
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', out], {
   encoding: 'utf8',
 });
-const report = tsc.stdout.replace(/\S*snippet-(\d+)\.ts\((\d+),(\d+)\)/g, (_match, index: string, line: string, column) => {
-  const snippet = snippets[Number(index)]!;
-  const inSnippet = Number(line) <= snippet.code.split('\n').length;
-  const where = inSnippet ? snippet.line + Number(line) - 1 : `prelude of the snippet at line ${snippet.line}`;
-  return `${relative(root, snippet.readme)}:${where}:${column}`;
-});
+const report = tsc.stdout.replace(
+  /\S*snippet-(\d+)\.ts\((\d+),(\d+)\)/g,
+  (_match, index: string, line: string, column) => {
+    const snippet = snippets[Number(index)]!;
+    const inSnippet = Number(line) <= snippet.code.split('\n').length;
+    const where = inSnippet ? snippet.line + Number(line) - 1 : `prelude of the snippet at line ${snippet.line}`;
+    return `${relative(root, snippet.readme)}:${where}:${column}`;
+  },
+);
 if (tsc.status !== 0) {
   console.error(report || tsc.stderr);
   console.error(`README snippets do not compile (${snippets.length} checked)`);

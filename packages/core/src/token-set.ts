@@ -18,6 +18,39 @@ export interface TokenSet {
 }
 
 /**
+ * Below this an `expiresAt` is plainly seconds, not milliseconds, since the
+ * epoch: 10^11 ms is March 1973, 10^11 s is the year 5138.
+ */
+const EARLIEST_EXPIRES_AT_MS = 1e11;
+
+/** Wire (or other-dialect) names that a caller may pass by mistake, with the field meant. */
+const MISTAKEN_FIELDS: Readonly<Record<string, string>> = {
+  access_token: '`accessToken`',
+  refresh_token: '`refreshToken`',
+  token_type: '`tokenType`',
+  expires_in: '`expiresAt` (ms since the epoch: `Date.now() + expires_in * 1000`)',
+  expiresIn: '`expiresAt` (ms since the epoch: `Date.now() + expiresIn * 1000`)',
+  expires_at: '`expiresAt` in ms since the epoch',
+};
+
+/**
+ * A token goes into an `Authorization` header (access) or a request body
+ * (refresh), so it must be visible ASCII: anything else (CR, LF, spaces,
+ * control or non-ASCII characters) would split or break the header, and
+ * fetch's own validation error would quote the token.
+ */
+const TOKEN_VALUE = /^[\x21-\x7e]+$/;
+
+function assertTokenValue(name: string, value: unknown): asserts value is string {
+  assertNonEmptyString(name, value, true);
+  if (!TOKEN_VALUE.test(value)) {
+    throw new TypeError(
+      `Expected \`${name}\` to hold only visible ASCII characters (RFC 6750), got a string with whitespace, control or non-ASCII characters (not shown)`,
+    );
+  }
+}
+
+/**
  * Checks a caller-supplied token set (from `set`, `load`, or a custom
  * endpoint) and returns a frozen copy holding only the known fields, so
  * nothing the caller mutates later can change what is stored.
@@ -26,11 +59,21 @@ export interface TokenSet {
  */
 export function toTokenSet(value: unknown, name = 'tokens'): TokenSet {
   assertObject(name, value);
+  for (const mistaken of Object.keys(MISTAKEN_FIELDS)) {
+    if (Object.hasOwn(value, mistaken)) {
+      throw new TypeError(
+        `Unexpected \`${name}.${mistaken}\`: a TokenSet names it ${MISTAKEN_FIELDS[mistaken]}. (A raw token response is read by OAuth2Endpoint, which converts it.)`,
+      );
+    }
+  }
   const { accessToken, refreshToken, expiresAt, scope, tokenType } = value;
-  assertNonEmptyString(`${name}.accessToken`, accessToken, true);
-  if (refreshToken !== undefined) assertNonEmptyString(`${name}.refreshToken`, refreshToken, true);
+  assertTokenValue(`${name}.accessToken`, accessToken);
+  if (refreshToken !== undefined) assertTokenValue(`${name}.refreshToken`, refreshToken);
   if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt) || expiresAt < 0)) {
     throw invalid(`${name}.expiresAt`, 'a finite number of ms since the epoch', expiresAt);
+  }
+  if (expiresAt !== undefined && expiresAt < EARLIEST_EXPIRES_AT_MS) {
+    throw invalid(`${name}.expiresAt`, 'ms since the epoch (this looks like seconds: multiply by 1000)', expiresAt);
   }
   if (scope !== undefined && typeof scope !== 'string') throw invalid(`${name}.scope`, 'a string', scope);
   if (tokenType !== undefined && typeof tokenType !== 'string')

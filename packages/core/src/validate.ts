@@ -6,11 +6,28 @@
  * token or client secret never reaches an error message.
  */
 
+/**
+ * A URL-like string as an error message may show it: scheme, host and path
+ * only, since userinfo, query and fragment are where credentials travel.
+ */
+function describeUrlLike(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `a string of ${value.length} characters that is not a valid URL`;
+  }
+  const hidden = url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '';
+  const shown = `${url.protocol}//${url.host}${url.pathname}`;
+  return hidden ? `\`${shown}\` with its credentials, query or fragment not shown` : `\`${shown}\``;
+}
+
 /** Describes a value for an error message without revealing secrets. */
 export function describe(value: unknown, secret = false): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   if (secret) return `a value of type ${type}`;
   let shown: string;
+  if (typeof value === 'string' && value.includes('//')) return `${describeUrlLike(value)} (string)`;
   if (typeof value === 'string') shown = value.length > 64 ? `${value.slice(0, 61)}...` : value;
   else if (typeof value === 'function') shown = 'function';
   else if (typeof value === 'object' && value !== null) shown = Array.isArray(value) ? 'array' : 'object';
@@ -65,17 +82,35 @@ export function assertOneOf<T extends string>(name: string, value: unknown, allo
   }
 }
 
-/** Asserts a plain object (not null, not an array). */
+/**
+ * Asserts a plain object (not null, not an array). A string in its place is
+ * not shown: it is often a token, or a token set serialised as JSON.
+ */
 export function assertObject(name: string, value: unknown): asserts value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(name, 'an object', value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(name, 'an object', value, typeof value === 'string');
+  }
 }
 
 /** Longest key accepted; keys name users or tenants, never documents. */
 export const MAX_KEY_LENGTH = 512;
 
-/** Asserts a usable cache key: a non-empty string of at most 512 characters. */
+/** A UTF-16 surrogate without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Asserts a usable cache key: a non-empty, well-formed string of at most 512
+ * characters. Well-formed, because a store that encodes keys as UTF-8 turns
+ * every lone surrogate into the same replacement character: two distinct
+ * keys would share one record, and one user could read another's tokens.
+ */
 export function assertKey(value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_KEY_LENGTH) {
     throw invalid('key', `a non-empty string of at most ${MAX_KEY_LENGTH} characters`, value);
+  }
+  if (LONE_SURROGATE.test(value)) {
+    throw new TypeError(
+      'Expected `key` to be well-formed Unicode, got a string with a lone surrogate (a broken UTF-16 pair): keys that differ only there would share one stored record',
+    );
   }
 }

@@ -1,0 +1,107 @@
+import { describe, expect, it } from '@jest/globals';
+import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
+import { TokenCache } from './token-cache.js';
+import { toTokenSet } from './token-set.js';
+
+const SECRET = 'sEcReT-token-value-1234567890';
+
+function cacheWith(): TokenCache {
+  const clock = new ManualClock();
+  return new TokenCache({ endpoint: new ScriptedEndpoint(clock.now), now: clock.now });
+}
+
+/** The TypeError `toTokenSet(value)` throws, checked to hold no secret. */
+function rejection(value: unknown, name?: string): string {
+  let message = '';
+  try {
+    toTokenSet(value, name);
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    message = (error as Error).message;
+  }
+  expect(message).not.toBe('');
+  expect(message).not.toContain(SECRET);
+  return message;
+}
+
+describe('toTokenSet', () => {
+  it.each([
+    ['access_token', { access_token: SECRET }, '`tokens.access_token`: a TokenSet names it `accessToken`'],
+    ['refresh_token', { accessToken: 'a', refresh_token: SECRET }, 'names it `refreshToken`'],
+    ['expires_in', { accessToken: 'a', expires_in: 3600 }, 'names it `expiresAt` (ms since the epoch'],
+    ['expiresIn', { accessToken: 'a', expiresIn: 3600 }, '`Date.now() + expiresIn * 1000`'],
+    ['token_type', { accessToken: 'a', token_type: 'Bearer' }, 'names it `tokenType`'],
+  ])('names the field meant when given the wire name %s', (_field, value, expected) => {
+    expect(rejection(value)).toContain(expected);
+  });
+
+  it('refuses an expiresAt that is plainly in seconds, and says so', () => {
+    const seconds = Math.floor(Date.now() / 1000) + 3600;
+    expect(rejection({ accessToken: 'a', expiresAt: seconds })).toContain('this looks like seconds: multiply by 1000');
+    expect(toTokenSet({ accessToken: 'a', expiresAt: seconds * 1000 }).expiresAt).toBe(seconds * 1000);
+  });
+
+  it.each([
+    ['a line feed', `${SECRET}\nX-Injected: 1`],
+    ['a carriage return', `${SECRET}\r`],
+    ['a space', `${SECRET} more`],
+    ['a NUL', `${SECRET}\0`],
+    ['a non-ASCII character', `${SECRET}é`],
+  ])('refuses a token with %s, without quoting it', (_what, token) => {
+    expect(rejection({ accessToken: token })).toContain('Expected `tokens.accessToken` to hold only visible ASCII');
+    expect(rejection({ accessToken: 'a', refreshToken: token })).toContain('`tokens.refreshToken`');
+  });
+
+  it('accepts every visible ASCII character in a token (JWTs, b64token, opaque tokens)', () => {
+    const visible = Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i)).join('');
+    expect(toTokenSet({ accessToken: visible, refreshToken: visible }).accessToken).toBe(visible);
+  });
+
+  it('never quotes a string given where a token set belongs (a token, or a token set as JSON)', () => {
+    expect(rejection(SECRET)).toBe('Expected `tokens` to be an object, got a value of type string');
+    expect(rejection(JSON.stringify({ accessToken: SECRET }), 'load(key) result')).toContain(
+      '`load(key) result` to be an object',
+    );
+  });
+});
+
+describe('TokenCache input checks', () => {
+  it('leaves the stored tokens as they were when set() is given a bad token set', async () => {
+    const cache = cacheWith();
+    await cache.set('alice', { accessToken: 'good-token', refreshToken: 'good-refresh' });
+    await expect(cache.set('alice', { access_token: SECRET } as never)).rejects.toThrow(TypeError);
+    await expect(cache.set('alice', { accessToken: 'x', expiresAt: 1_700_000_000 })).rejects.toThrow('seconds');
+    await expect(cache.getAccessToken('alice')).resolves.toBe('good-token');
+  });
+
+  it('rejects keys with a lone surrogate, so two distinct keys can never share a record', async () => {
+    const cache = cacheWith();
+    await expect(cache.set('user-\uD800', { accessToken: 'a' })).rejects.toThrow('well-formed Unicode');
+    await expect(cache.getAccessToken('user-\uDC00')).rejects.toThrow('well-formed Unicode');
+    await cache.set('user-\uD83D\uDE00', { accessToken: 'emoji-user' });
+    await expect(cache.getAccessToken('user-\uD83D\uDE00')).resolves.toBe('emoji-user');
+  });
+
+  it('does not echo a load() result that is a JSON string', async () => {
+    const clock = new ManualClock();
+    const cache = new TokenCache({
+      endpoint: new ScriptedEndpoint(clock.now),
+      now: clock.now,
+      load: async () => JSON.stringify({ accessToken: SECRET }) as never,
+    });
+    const error = await cache.getAccessToken('bob').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).not.toContain(SECRET);
+  });
+
+  it('shows an allowed origin with credentials without them', () => {
+    const clock = new ManualClock();
+    const make = () =>
+      new TokenCache({
+        endpoint: new ScriptedEndpoint(clock.now),
+        allowedOrigins: [`https://user:${SECRET}@api.example.com/?token=${SECRET}`],
+      });
+    expect(make).toThrow('`https://api.example.com/` with its credentials, query or fragment not shown');
+    expect(make).not.toThrow(SECRET);
+  });
+});
