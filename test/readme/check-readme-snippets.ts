@@ -1,6 +1,6 @@
 // Compiles every TypeScript snippet of every README (the root's and each
 // package's) under `strict`, against the built packages as users import
-// them. A snippet marked `<!-- prelude: name -->` gets that hidden prelude
+// them. A snippet marked `<!-- prelude: name -->` (on the line above its fence) gets that hidden prelude
 // (preludes.ts) for what it takes from the text around it. Run after
 // `pnpm build`; exits 1 and prints tsc's errors, mapped to README lines, if
 // any snippet does not compile.
@@ -26,7 +26,10 @@ function snippetsOf(readme: string): Snippet[] {
   const snippets: Snippet[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (lines[i] !== '```ts') continue;
-    const marker = /^<!-- prelude: ([\w-]+) -->$/.exec(lines[i - 1] ?? '');
+    // Prettier puts a blank line between the marker and the fence.
+    let above = i - 1;
+    while (lines[above] === '') above--;
+    const marker = /^<!-- prelude: ([\w-]+) -->$/.exec(lines[above] ?? '');
     const prelude = marker === null ? DEFAULT_PRELUDE : PRELUDES[marker[1]!];
     if (prelude === undefined) throw new Error(`${readme}:${i}: unknown prelude \`${marker![1]}\``);
     const end = lines.indexOf('```', i + 1);

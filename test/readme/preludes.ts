@@ -1,7 +1,7 @@
 // Hidden preludes for README snippets that are deliberately partial: each
 // declares what its snippet takes from the surrounding text (an app, a
 // cache, a database), never what the snippet itself claims to show. A README
-// marks a snippet with `<!-- prelude: name -->` on the line before its fence.
+// marks a snippet with `<!-- prelude: name -->` above its fence.
 
 /** What every snippet may use without declaring: the app's own data layer. */
 const app = `
