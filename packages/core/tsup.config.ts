@@ -1,7 +1,7 @@
 import { defineConfig, type Options } from 'tsup';
 
 const shared: Options = {
-  entry: ['src/index.ts'],
+  entry: { index: 'src/index.ts', 'adapter/index': 'src/adapter/index.ts' },
   dts: true,
   sourcemap: true,
   target: 'node20',

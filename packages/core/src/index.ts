@@ -28,6 +28,3 @@ export {
 export { OAuth2Endpoint } from './oauth2-endpoint.js';
 export type { OAuth2EndpointOptions, RetryOptions } from './oauth2-endpoint-options.js';
 export type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';
-export { fetchWithBearer, type BearerSource } from './bearer-fetch.js';
-export { RequestTokens, TokensUnavailableError, toTokensUnavailable, type KeyResolver } from './request-tokens.js';
-export { validateFreshTokensOptions, type FreshTokensOptions } from './fresh-tokens-options.js';

@@ -18,8 +18,8 @@ function describeUrlLike(value: string): string {
     return `a string of ${value.length} characters that is not a valid URL`;
   }
   const hidden = url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '';
-  const shown = `${url.protocol}//${url.host}${url.pathname}`;
-  return hidden ? `\`${shown}\` with its credentials, query or fragment not shown` : `\`${shown}\``;
+  if (!hidden) return `\`${value.length > 64 ? `${value.slice(0, 61)}...` : value}\``;
+  return `\`${url.protocol}//${url.host}${url.pathname}\` with its credentials, query or fragment not shown`;
 }
 
 /** Describes a value for an error message without revealing secrets. */

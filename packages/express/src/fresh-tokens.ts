@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   RequestTokens,
-  toTokensUnavailable,
+  tokensUnavailableFrom,
   validateFreshTokensOptions,
   type FreshTokensOptions,
-} from '@refreshkit/core';
+} from '@refreshkit/core/adapter';
 
 declare global {
   // Express users get `req.tokens` typed without importing anything else.
@@ -44,7 +44,7 @@ export function freshTokens<Req extends IncomingMessage = IncomingMessage>(
         req.headers.authorization = header;
         next();
       },
-      (error: unknown) => next(toTokensUnavailable(error)),
+      (error: unknown) => next(tokensUnavailableFrom(error)),
     );
   };
 }

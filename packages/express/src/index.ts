@@ -1,2 +1,2 @@
 export { freshTokens } from './fresh-tokens.js';
-export { RequestTokens, TokensUnavailableError, type FreshTokensOptions } from '@refreshkit/core';
+export { RequestTokens, TokensUnavailableError, type FreshTokensOptions } from '@refreshkit/core/adapter';

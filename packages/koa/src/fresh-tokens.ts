@@ -1,10 +1,10 @@
 import type { DefaultContext, DefaultState, Next, ParameterizedContext } from 'koa';
 import {
   RequestTokens,
-  toTokensUnavailable,
+  tokensUnavailableFrom,
   validateFreshTokensOptions,
   type FreshTokensOptions,
-} from '@refreshkit/core';
+} from '@refreshkit/core/adapter';
 
 /** What the middleware adds to `ctx.state`. */
 export interface TokensState {
@@ -48,7 +48,7 @@ export function freshTokens<StateT = DefaultState, ContextT = DefaultContext>(
       try {
         ctx.req.headers.authorization = await tokens.authorizationHeader();
       } catch (error) {
-        throw toTokensUnavailable(error);
+        throw tokensUnavailableFrom(error);
       }
     }
     await next();

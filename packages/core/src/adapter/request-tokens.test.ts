@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
-import { ReauthenticationRequiredError } from './errors.js';
-import { RequestTokens, TokensUnavailableError, type KeyResolver } from './request-tokens.js';
-import { TokenCache } from './token-cache.js';
+import { ScriptedEndpoint } from '../../../../test/support/scripted-endpoint.js';
+import { ReauthenticationRequiredError } from '../errors.js';
+import { TokenCache } from '../token-cache.js';
+import { RequestTokens, type KeyResolver } from './request-tokens.js';
+import { TokensUnavailableError } from './tokens-unavailable.js';
 
 const api = 'https://api.example.com';
 

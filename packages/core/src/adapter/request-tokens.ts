@@ -1,49 +1,8 @@
-import { ReauthenticationRequiredError, RefreshkitError, TokenEndpointUnavailableError } from './errors.js';
-import type { TokenCache } from './token-cache.js';
+import type { TokenCache } from '../token-cache.js';
+import { rethrowTokenFailure, tokensUnavailableFrom, TokensUnavailableError } from './tokens-unavailable.js';
 
 /** Resolves the cache key of the current request; `undefined` when the request has none (not signed in). */
 export type KeyResolver = () => string | undefined | Promise<string | undefined>;
-
-/**
- * The error middleware hands to the app when a request cannot get a token.
- * `status` is what the app should answer (401: sign in again; 503: try
- * later; 500: anything else); the upstream token endpoint's own status, if
- * any, stays on the `cause` as `upstreamStatus`, and the `cause` has the
- * specific code. Messages carry no secrets, so `expose` is true for 401 and 503.
- */
-export class TokensUnavailableError extends RefreshkitError {
-  /** HTTP status for the app's answer. */
-  readonly status: 401 | 503 | 500;
-  /** Whether the message is safe to show the client (always, for 401 and 503). */
-  readonly expose: boolean;
-  /** Headers the app's error handler should set (`Retry-After` on 503). */
-  readonly headers: Readonly<Record<string, string>>;
-
-  constructor(status: 401 | 503 | 500, message: string, cause: unknown, headers: Record<string, string> = {}) {
-    super('ERR_TOKENS_UNAVAILABLE', message, { cause });
-    this.status = status;
-    this.expose = status !== 500;
-    this.headers = headers;
-  }
-}
-
-/** Fallback `Retry-After` (seconds) when the token endpoint did not say. */
-const DEFAULT_RETRY_AFTER_SECONDS = 5;
-
-/** Translates a cache failure into what the app should answer. */
-export function toTokensUnavailable(error: unknown): TokensUnavailableError {
-  if (error instanceof TokensUnavailableError) return error;
-  if (error instanceof ReauthenticationRequiredError) {
-    return new TokensUnavailableError(401, 'Sign-in required: no usable token for this request', error);
-  }
-  if (error instanceof TokenEndpointUnavailableError) {
-    const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? DEFAULT_RETRY_AFTER_SECONDS * 1000) / 1000));
-    return new TokensUnavailableError(503, 'Token service temporarily unavailable', error, {
-      'Retry-After': String(seconds),
-    });
-  }
-  return new TokensUnavailableError(500, 'Could not obtain an access token', error);
-}
 
 /**
  * The per-request handle that `@refreshkit/express` puts on `req.tokens` and
@@ -66,7 +25,7 @@ export class RequestTokens {
     try {
       return await this.#cache.getAccessToken(await this.key());
     } catch (error) {
-      throw toTokensUnavailable(error);
+      throw tokensUnavailableFrom(error);
     }
   }
 
@@ -88,7 +47,7 @@ export class RequestTokens {
       typeof key === 'string'
         ? this.#cache.fetch(key, input, init)
         : key.then((resolved) => this.#cache.fetch(resolved, input, init));
-    return response.catch(asTokensUnavailable);
+    return response.catch(rethrowTokenFailure);
   }
 
   /** This request's key. Rejects with a 401 {@link TokensUnavailableError} when there is none. */
@@ -119,12 +78,4 @@ function presentKey(key: string | undefined): string {
     throw new TokensUnavailableError(401, 'Sign-in required: this request has no token key', undefined);
   }
   return key;
-}
-
-/** Rethrows a token failure as what the app should answer; other errors (network, origin) as they are. */
-function asTokensUnavailable(error: unknown): never {
-  if (error instanceof ReauthenticationRequiredError || error instanceof TokenEndpointUnavailableError) {
-    throw toTokensUnavailable(error);
-  }
-  throw error;
 }

@@ -1,5 +1,5 @@
-import type { TokenCache } from './token-cache.js';
-import { invalid } from './validate.js';
+import type { TokenCache } from '../token-cache.js';
+import { invalid } from '../validate.js';
 
 /**
  * Options of the `freshTokens` middleware factories of `@refreshkit/express`
