@@ -1,0 +1,7 @@
+// Every framework adapter against the one conformance suite: the next
+// adapter is one more entry in this list.
+import { describeAdapterConformance } from './adapters/adapter-conformance.js';
+import { EXPRESS_ADAPTERS } from './adapters/express.js';
+import { KOA_ADAPTERS } from './adapters/koa.js';
+
+for (const adapter of [...EXPRESS_ADAPTERS, ...KOA_ADAPTERS]) describeAdapterConformance(adapter);
