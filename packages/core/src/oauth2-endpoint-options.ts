@@ -1,3 +1,4 @@
+import { describeUrl } from './describe-url.js';
 import type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';
 import {
   assertFunction,
@@ -156,19 +157,6 @@ const RETRY_DEFAULTS: ResolvedRetry = {
 
 /** Query parameter names that carry secrets: they belong in `clientSecret`, not in a URL that ends up in logs. */
 const SECRET_PARAM = /secret|passw|pwd|token|api_?key|^key$|assertion|credential|signature|^sig$|^code$/;
-
-/**
- * A URL as error messages may show it: origin and path, never credentials,
- * query or fragment. Works on strings that do not parse, too.
- */
-export function describeUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    return `${url.origin === 'null' ? `${url.protocol}` : url.origin}${url.pathname}`;
-  } catch {
-    return value.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, '$1[credentials]@').replace(/[?#][^]*$/, '');
-  }
-}
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 

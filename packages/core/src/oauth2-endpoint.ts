@@ -1,11 +1,7 @@
 import { sleep as timerSleep } from './abortable.js';
 import { InvalidTokenResponseError, TokenEndpointConfigurationError, TokenEndpointUnavailableError } from './errors.js';
-import {
-  describeUrl,
-  validateEndpointOptions,
-  type OAuth2EndpointOptions,
-  type ResolvedRetry,
-} from './oauth2-endpoint-options.js';
+import { describeUrl } from './describe-url.js';
+import { validateEndpointOptions, type OAuth2EndpointOptions, type ResolvedRetry } from './oauth2-endpoint-options.js';
 import { readBoundedText } from './read-body.js';
 import { backoffDelay, parseRetryAfter } from './retry-after.js';
 import type { ClientCredentialsOptions, EndpointCallOptions, TokenEndpoint } from './token-endpoint.js';
