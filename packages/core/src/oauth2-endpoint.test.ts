@@ -583,6 +583,13 @@ describe('OAuth2Endpoint redacts every form of an echoed secret', () => {
       (res) => json2(res, 400, `bad request: refresh_token=${encodeURIComponent(SLASHED)}&x`),
     ],
     [
+      'a 2xx content type',
+      (res) => {
+        res.writeHead(200, { 'content-type': `application/${SECRET}; charset=utf-8` });
+        res.end('<html></html>');
+      },
+    ],
+    [
       'the Basic credentials echoed',
       (res) => json(res, 401, { error: 'invalid_client', error_description: basic('my-client', SECRET).slice(6) }),
     ],

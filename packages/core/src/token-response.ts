@@ -128,7 +128,7 @@ function summarize(raw: RawTokenResponse, secrets: readonly (string | undefined)
   const success = raw.status >= 200 && raw.status < 300;
   return {
     status: raw.status,
-    contentType: raw.contentType,
+    contentType: raw.contentType === undefined ? undefined : redact(raw.contentType, secrets, 256),
     body: success ? '[omitted: 2xx token response]' : redact(raw.text, secrets, MAX_SUMMARY_BODY_LENGTH),
   };
 }
@@ -149,7 +149,9 @@ export function interpretTokenResponse(
 
   if (raw.status >= 200 && raw.status < 300) {
     if (body === undefined) {
-      const what = raw.contentType ? `a ${raw.contentType.split(';')[0]} body` : 'a body that is not a JSON object';
+      // The content type is the server's text too: it may echo anything.
+      const type = raw.contentType && sanitize(redact(raw.contentType.split(';')[0]!, secrets), 64);
+      const what = type ? `a ${type} body` : 'a body that is not a JSON object';
       const error = new InvalidTokenResponseError(`${endpoint} answered ${raw.status} with ${what}`, {
         upstreamStatus,
         response,
