@@ -776,8 +776,27 @@ describe('OAuth2Endpoint names itself in errors and refuses secrets in its optio
       expect(error.message).toContain(`Token endpoint ${named} `);
       expect(error.message).not.toContain('B2C_1_policy');
     }
-    const { endpoint } = endpointWith({ tokenUrl, timeoutMs: 1, retry: { maxAttempts: 1 } });
-    server.handler = () => {};
-    await expect(endpoint.refresh(REFRESH)).rejects.toThrow(`Token endpoint ${named} unreachable`);
+    const refused = async () => Promise.reject(new TypeError('fetch failed'));
+    const { endpoint } = endpointWith({ tokenUrl, fetch: refused, retry: { maxAttempts: 1 } });
+    await expect(endpoint.refresh(REFRESH)).rejects.toThrow(`Token endpoint ${named} unreachable (network error)`);
+  });
+});
+
+describe('OAuth2Endpoint with a TokenCache: a rotation is never thrown away for a bad side field', () => {
+  it('keeps the refresh token rotated in a 2xx whose expires_in overflows, and presents it on the next refresh', async () => {
+    const { TokenCache } = await import('./token-cache.js');
+    const clock = { time: Date.parse('2026-01-01T00:00:00Z') };
+    const { endpoint } = endpointWith({ now: () => clock.time, defaultExpiresInMs: 600_000 });
+    const cache = new TokenCache({ endpoint, now: () => clock.time });
+    server.handler = (request, res, index) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"access_token":"access-${index + 1}","refresh_token":"rotated-${index + 1}","expires_in":1e400}`);
+    };
+    await cache.set('user', { accessToken: 'access-0', refreshToken: 'rotated-0', expiresAt: clock.time - 1 });
+    expect(await cache.getAccessToken('user')).toBe('access-1');
+    clock.time += 600_001;
+    expect(await cache.getAccessToken('user')).toBe('access-2');
+    expect(server.requests.map((r) => r.params.refresh_token)).toEqual(['rotated-0', 'rotated-1']);
+    await cache.close();
   });
 });
