@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import { inspect } from 'node:util';
 import request from 'supertest';
-import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
+import { InvalidTokenResponseError, OAuth2Endpoint, TokenCache } from '@refreshkit/core';
 import { freshTokens } from '@refreshkit/express';
 import { RedisTokenStore } from '@refreshkit/redis';
 import { TestRedis } from './support/redis-server.js';
@@ -50,7 +50,14 @@ const echoes: [string, Parameters<typeof json>[1], unknown][] = [
   ['server error', 500, { error: 'server_error', error_description: `failed on ${REFRESH}` }],
   ['rate limit', 429, { error: 'slow_down', error_description: REFRESH }],
   ['unsupported token type', 200, { access_token: NEXT_ACCESS, refresh_token: REFRESH, token_type: 'mac' }],
-  ['bad expires_in', 200, { access_token: NEXT_ACCESS, expires_in: { value: ACCESS } }],
+  [
+    'access token with CR LF',
+    200,
+    { access_token: `${NEXT_ACCESS}\r\nX-Leak: ${NEXT_ACCESS}`, refresh_token: REFRESH },
+  ],
+  ['refresh token echoed in the error field', 400, { error: `invalid_grant ${REFRESH}` }],
+  ['client secret echoed in the error field', 401, { error: SECRET }],
+  ['refresh token echoed URL-encoded in the error field', 503, { error: encodeURIComponent(`${REFRESH}/x`) }],
 ];
 
 describe('secrets never leak', () => {
@@ -75,6 +82,40 @@ describe('secrets never leak', () => {
     const fetchError = await cache.fetch('user', 'https://elsewhere.example/').catch((e: unknown) => e);
     expectNoSentinel([error, fetchError, ...events, cache, cache.stats()]);
     expect(events.length).toBeGreaterThan(0);
+  });
+
+  it('through JSON-escaped echoes (`\\/`, `\\u00XX`) kept in the error response body', async () => {
+    const escapedRefresh = `${REFRESH}/r`;
+    const text = `{"error":"invalid_request","error_description":"${escapedRefresh.replace(/\//g, '\\/')} ${[...SECRET].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"}`;
+    server.handler = (_request, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(text);
+    };
+    const endpoint = new OAuth2Endpoint({ tokenUrl: server.tokenUrl, clientId: 'client', clientSecret: SECRET });
+    const error = await endpoint.refresh(escapedRefresh).catch((e: unknown) => e);
+    const body = (error as { response?: { body: string } }).response?.body ?? '';
+    expect(body).toContain('[REDACTED]');
+    expectNoSentinel([error, body]);
+  });
+
+  it('never hands a token that is not a valid header value to fetch, so its error cannot quote it', async () => {
+    const broken = `${NEXT_ACCESS}\r\nX-Injected: 1`;
+    server.handler = (_request, res) => json(res, 200, { access_token: broken, expires_in: 3600 });
+    const sent: unknown[] = [];
+    const cache = new TokenCache({
+      endpoint: new OAuth2Endpoint({ tokenUrl: server.tokenUrl, clientId: 'client', clientSecret: SECRET }),
+      allowedOrigins: ['https://api.example.com'],
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+        sent.push(input);
+        return globalThis.fetch(input, init);
+      },
+    });
+    await cache.set('user', { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() - 1 });
+    const error = await cache.fetch('user', 'https://api.example.com/me').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidTokenResponseError);
+    expect(sent).toHaveLength(0);
+    expectNoSentinel([error]);
+    expect(inspect(error, { showHidden: true, depth: 10 })).not.toContain('X-Injected');
   });
 
   it('through the Express middleware answers', async () => {

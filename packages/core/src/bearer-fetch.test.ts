@@ -105,6 +105,37 @@ describe('cache.fetch', () => {
     expect(endpoint.calls).toHaveLength(1);
   });
 
+  it('sends to the origin it checked when the caller mutates its URL object after the call started', async () => {
+    const { cache } = await setup();
+    const url = new URL(`${api.origin}/me`);
+    const pending = cache.fetch('user', url);
+    url.href = `${foreign.origin}/me`; // while the bearer is being fetched
+    expect((await pending).status).toBe(200);
+    expect(foreign.seen).toHaveLength(0);
+    expect(api.seen.map((r) => [r.path, r.authorization])).toEqual([['/me', 'Bearer access-0']]);
+
+    // And the same once the token must be refreshed first (a longer await before sending).
+    api.seen.length = 0;
+    api.isValid = (token) => token !== 'access-0';
+    const later = new URL(`${api.origin}/me`);
+    const refreshing = cache.fetch('user', later);
+    await Promise.resolve();
+    later.host = new URL(foreign.origin).host;
+    expect((await refreshing).status).toBe(200);
+    expect(foreign.seen).toHaveLength(0);
+    expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-0', 'Bearer access-1']);
+  });
+
+  it('reads a URL-like input once: an object whose string changes on each read gets no bearer elsewhere', async () => {
+    const { cache } = await setup();
+    let reads = 0;
+    const shifty = { toString: () => (reads++ === 0 ? `${api.origin}/me` : `${foreign.origin}/me`) };
+    const response = await cache.fetch('user', shifty as unknown as string);
+    expect(response.status).toBe(200);
+    expect(foreign.seen).toHaveLength(0);
+    expect(reads).toBe(1);
+  });
+
   it('accepts a Request object and keeps its method and body', async () => {
     const { cache } = await setup();
     const response = await cache.fetch('user', new Request(`${api.origin}/echo`, { method: 'PUT', body: 'req-body' }));

@@ -83,11 +83,14 @@ export async function fetchWithBearer(
 ): Promise<Response> {
   let target: string | URL;
   let options: RequestInit;
-  // Only a Request needs awaiting (its body). A string is sent as it is, so
-  // fetch parses it once and the common case allocates no URL of ours.
+  // Only a Request needs awaiting (its body). Anything else is read once,
+  // into a string, before any await: the origin is checked on that string
+  // and that string is what is sent, so a caller mutating its URL object
+  // meanwhile cannot redirect the bearer. A string is sent as it is, so fetch
+  // parses it once and the common case allocates no URL of ours.
   if (input instanceof Request) [target, options] = await fromRequest(input, init);
   else {
-    target = input instanceof URL ? input : String(input);
+    target = input instanceof URL ? input.href : String(input);
     options = init ?? NO_INIT;
   }
   const origin = originOf(target, allowedOrigins);

@@ -146,12 +146,25 @@ export class TokenEndpointConfigurationError extends UpstreamError {
  * (network error, timeout, 5xx, 429) after the retries allowed.
  */
 export class TokenEndpointUnavailableError extends UpstreamError {
-  /** How long the server asked callers to wait (from `Retry-After`), if it said. */
+  /**
+   * How long to wait before trying again, in ms from when the error was made,
+   * when the server said (`Retry-After`): on the call that got the answer, the
+   * server's own figure; on a call refused while the endpoint is holding off
+   * (see `retryAt`), what is left of the hold.
+   */
   readonly retryAfterMs: number | undefined;
+  /**
+   * When (ms since the epoch) the endpoint will be called again: until then
+   * every call of this `OAuth2Endpoint`, for any key, fails fast with this
+   * error instead of calling it. The server's `Retry-After`, capped by
+   * `retry.maxHoldMs`. Undefined when the server asked for no wait.
+   */
+  readonly retryAt: number | undefined;
 
-  constructor(message: string, options?: UpstreamErrorOptions & { retryAfterMs?: number }) {
+  constructor(message: string, options?: UpstreamErrorOptions & { retryAfterMs?: number; retryAt?: number }) {
     super('ERR_TOKEN_ENDPOINT_UNAVAILABLE', message, options);
     this.retryAfterMs = options?.retryAfterMs;
+    this.retryAt = options?.retryAt;
   }
 }
 
@@ -160,8 +173,26 @@ export class TokenEndpointUnavailableError extends UpstreamError {
  * Never retried: the server may already have consumed the refresh token.
  */
 export class InvalidTokenResponseError extends UpstreamError {
-  constructor(message: string, options?: UpstreamErrorOptions) {
+  // A private field, read through a method: unlike any property or getter,
+  // neither `util.inspect` (even with `showHidden` and `getters`), nor
+  // `JSON.stringify`, nor error serializers that walk own properties see it.
+  readonly #rotatedRefreshToken: string | undefined;
+
+  constructor(message: string, options?: UpstreamErrorOptions & { rotatedRefreshToken?: string }) {
     super('ERR_INVALID_TOKEN_RESPONSE', message, options);
+    this.#rotatedRefreshToken = options?.rotatedRefreshToken;
+  }
+
+  /**
+   * The new refresh token of a 2xx answer whose access token was unusable
+   * (missing, malformed, or of a scheme other than bearer). The server has
+   * probably rotated the grant already, so the refresh token that was sent is
+   * consumed: keep this one (store it as the grant's refresh token, without an
+   * access token) or the user must sign in again. Undefined when the answer
+   * carried no usable refresh token. A secret: never log it.
+   */
+  rotatedRefreshToken(): string | undefined {
+    return this.#rotatedRefreshToken;
   }
 }
 

@@ -1,3 +1,4 @@
+import { describeUrl } from './describe-url.js';
 import type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';
 import {
   assertFunction,
@@ -37,6 +38,19 @@ export interface RetryOptions {
    */
   readonly maxRetryAfterMs?: number;
   /**
+   * Longest hold honoured across calls. After a 429 or 503 with `Retry-After`,
+   * every call of this endpoint (any key, any caller) fails fast with
+   * `TokenEndpointUnavailableError` (its `retryAt` says until when) instead of
+   * calling the server, for the time the server asked, capped at this. The cap
+   * keeps a broken or hostile `Retry-After` (hours, years) from stopping
+   * refreshes until a restart: after it one call tries again, and a server
+   * still overloaded simply answers 429 again. `0` turns the hold off: each
+   * call then honours `Retry-After` on its own only.
+   * @default 300_000 (5 minutes)
+   * Range: integer from 0 to 86_400_000 (a day).
+   */
+  readonly maxHoldMs?: number;
+  /**
    * No retry starts after this much time since the first attempt.
    * @default 30_000
    * Range: finite number >= 0.
@@ -46,12 +60,23 @@ export interface RetryOptions {
 
 /** Options of {@link OAuth2Endpoint}. */
 export interface OAuth2EndpointOptions {
-  /** The token endpoint. Must be https, unless the host is loopback or `allowInsecureHttp` is set. */
+  /**
+   * The token endpoint. Must be https, unless the host is loopback or
+   * `allowInsecureHttp` is set. Must not hold credentials (`user:pass@`) or
+   * secret query parameters (`client_secret=`, `password=`, `...token=`,
+   * `api_key=`...): use `clientSecret`. Errors name the endpoint by origin and
+   * path only.
+   */
   readonly tokenUrl: string;
   /** The OAuth client id. */
   readonly clientId: string;
-  /** The client secret; omit for public clients. Never appears in errors or `inspect`. */
-  readonly clientSecret?: string;
+  /**
+   * The client secret. Never appears in errors or `inspect`. For a public
+   * client, omit it or pass `authMethod: 'none'`: a `clientSecret` key that is
+   * present but `undefined` (an unset environment variable) is refused, so a
+   * missing secret never silently makes a confidential client public.
+   */
+  readonly clientSecret?: string | undefined;
   /**
    * Client authentication.
    * @default 'client_secret_basic' with a secret, 'none' without
@@ -126,8 +151,12 @@ const RETRY_DEFAULTS: ResolvedRetry = {
   baseDelayMs: 200,
   maxDelayMs: 5_000,
   maxRetryAfterMs: 30_000,
+  maxHoldMs: 300_000,
   maxElapsedMs: 30_000,
 };
+
+/** Query parameter names that carry secrets: they belong in `clientSecret`, not in a URL that ends up in logs. */
+const SECRET_PARAM = /secret|passw|pwd|token|api_?key|^key$|assertion|credential|signature|^sig$|^code$/;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -144,23 +173,42 @@ export function validateEndpointOptions(options: OAuth2EndpointOptions): {
 } {
   assertObject('options', options);
   assertNonEmptyString('tokenUrl', options.tokenUrl);
+  // Check credentials first, and show the URL only through describeUrl: a
+  // message must not repeat a secret the caller put in the wrong place.
   let tokenUrl: URL;
   try {
     tokenUrl = new URL(options.tokenUrl);
   } catch {
-    throw invalid('tokenUrl', 'an absolute URL', options.tokenUrl);
+    throw invalid('tokenUrl', 'an absolute URL', describeUrl(options.tokenUrl));
+  }
+  if (tokenUrl.username || tokenUrl.password) {
+    throw new TypeError(
+      `Expected \`tokenUrl\` to be a URL without credentials, got \`${describeUrl(options.tokenUrl)}\` with credentials (hidden): pass the client id and secret as \`clientId\` and \`clientSecret\``,
+    );
+  }
+  for (const name of tokenUrl.searchParams.keys()) {
+    if (SECRET_PARAM.test(name.toLowerCase().replace(/-/g, '_'))) {
+      throw new TypeError(
+        `Expected \`tokenUrl\` to be a URL without secrets in its query, got \`${describeUrl(options.tokenUrl)}\` with a \`${name}\` parameter (value hidden): pass secrets as \`clientSecret\` or \`params\``,
+      );
+    }
   }
   const insecureAllowed = options.allowInsecureHttp === true || isLoopbackHost(tokenUrl.hostname);
   if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && insecureAllowed)) {
     throw invalid(
       'tokenUrl',
       'an https URL (http only for loopback hosts or with `allowInsecureHttp`)',
-      options.tokenUrl,
+      describeUrl(options.tokenUrl),
     );
   }
-  if (tokenUrl.username || tokenUrl.password) throw invalid('tokenUrl', 'a URL without credentials', '[credentials]');
 
   assertNonEmptyString('clientId', options.clientId);
+  const unsetSecret = ('clientSecret' in options && options.clientSecret === undefined) || options.clientSecret === '';
+  if (unsetSecret && options.authMethod !== 'none') {
+    throw new TypeError(
+      `Expected \`clientSecret\` to be a non-empty string, got ${options.clientSecret === '' ? 'an empty string' : '`undefined`'}: set it (is an environment variable unset?), or pass \`authMethod: 'none'\` for a public client without a secret`,
+    );
+  }
   if (options.clientSecret !== undefined) assertNonEmptyString('clientSecret', options.clientSecret, true);
   const authMethod = options.authMethod ?? (options.clientSecret === undefined ? 'none' : 'client_secret_basic');
   assertOneOf('authMethod', authMethod, ['client_secret_basic', 'client_secret_post', 'none']);
@@ -200,6 +248,8 @@ export function validateEndpointOptions(options: OAuth2EndpointOptions): {
     assertObject('retry', options.retry);
     if (options.retry.maxAttempts !== undefined)
       assertIntegerInRange('retry.maxAttempts', options.retry.maxAttempts, 1, 10);
+    if (options.retry.maxHoldMs !== undefined)
+      assertIntegerInRange('retry.maxHoldMs', options.retry.maxHoldMs, 0, 86_400_000);
     for (const name of ['baseDelayMs', 'maxDelayMs', 'maxRetryAfterMs', 'maxElapsedMs'] as const) {
       if (options.retry[name] !== undefined) assertNumberInRange(`retry.${name}`, options.retry[name], 0);
     }

@@ -44,7 +44,7 @@ function basic(id: string, secret: string): string {
 
 describe('OAuth2Endpoint request dialects (the seeds)', () => {
   it('RefreshToken seed: public client sends client_id in the form body and no secret', async () => {
-    const { endpoint } = endpointWith({ clientSecret: undefined });
+    const { endpoint } = endpointWith({ clientSecret: undefined, authMethod: 'none' });
     await endpoint.refresh(REFRESH);
     const [request] = server.requests;
     expect(request!.headers['content-type']).toBe('application/x-www-form-urlencoded');
@@ -257,20 +257,24 @@ describe('OAuth2Endpoint errors and retries', () => {
     const { endpoint } = endpointWith();
     const error = await endpoint.refresh(REFRESH).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidTokenResponseError);
-    expect((error as Error).message).toBe('Token endpoint answered 200 with a text/html body');
+    expect((error as Error).message).toBe(`Token endpoint ${server.tokenUrl} answered 200 with a text/html body`);
     expect(server.requests).toHaveLength(1);
   });
 
   it('refuses an oversized body', async () => {
     server.handler = (_r, res) => json(res, 200, { access_token: 'a', padding: 'x'.repeat(70_000) });
     const { endpoint } = endpointWith();
-    await expect(endpoint.refresh(REFRESH)).rejects.toThrow('Token response is larger than 65536 bytes');
+    await expect(endpoint.refresh(REFRESH)).rejects.toThrow(
+      `Token endpoint ${server.tokenUrl} answered 200 with a body larger than 65536 bytes`,
+    );
   });
 
   it('times out a hanging endpoint per attempt and retries', async () => {
     server.handler = () => {}; // never answers
     const { endpoint } = endpointWith({ timeoutMs: 50, retry: { maxAttempts: 2 } });
-    await expect(endpoint.refresh(REFRESH)).rejects.toThrow('Token endpoint unreachable (no answer within 50 ms)');
+    await expect(endpoint.refresh(REFRESH)).rejects.toThrow(
+      `Token endpoint ${server.tokenUrl} unreachable (no answer within 50 ms)`,
+    );
     expect(server.requests).toHaveLength(2);
   });
 
@@ -331,7 +335,7 @@ describe('OAuth2Endpoint secrets', () => {
       (res: Parameters<typeof json>[0]) =>
         json(res, 401, { error: 'invalid_client', error_description: `bad secret ${encodeURIComponent(SECRET)}` }),
       (res: Parameters<typeof json>[0]) => json(res, 200, { access_token: ACCESS, token_type: 'mac' }),
-      (res: Parameters<typeof json>[0]) => json(res, 200, { access_token: ACCESS, expires_in: 'soon' }),
+      (res: Parameters<typeof json>[0]) => json(res, 200, { access_token: `${ACCESS}\r\n`, expires_in: 'soon' }),
       (res: Parameters<typeof json>[0]) =>
         json(res, 503, { error: 'temporarily_unavailable', error_description: `retry ${REFRESH}` }),
     ];
@@ -398,5 +402,401 @@ describe('OAuth2Endpoint options', () => {
   it('allows http on loopback and with the explicit opt-in', () => {
     expect(() => endpointWith({ tokenUrl: 'http://localhost:8080/token' })).not.toThrow();
     expect(() => endpointWith({ tokenUrl: 'http://idp.internal/token', allowInsecureHttp: true })).not.toThrow();
+  });
+});
+
+describe('OAuth2Endpoint holds off after Retry-After (every caller, every key)', () => {
+  it('after a 429 with Retry-After, 20 callers in the next second cause 1 endpoint call and fail fast with retryAt', async () => {
+    server.handler = (_r, res) => json(res, 429, { error: 'slow_down' }, { 'retry-after': '3600' });
+    let clock = 1_000_000;
+    const { endpoint } = endpointWith({ now: () => clock });
+    const first = await endpoint.refresh(REFRESH).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(TokenEndpointUnavailableError);
+    // The server's own figure, and the capped hold (`retry.maxHoldMs`, 5 minutes by default).
+    expect(first).toMatchObject({ retryAfterMs: 3_600_000, retryAt: 1_000_000 + 300_000 });
+    const refused: unknown[] = [];
+    for (let caller = 1; caller < 20; caller++) {
+      clock += 50;
+      const call =
+        caller % 2 === 0 ? endpoint.refresh(`${REFRESH}-${caller}`) : endpoint.clientCredentials({ scope: 'x' });
+      refused.push(await call.catch((e: unknown) => e));
+    }
+    expect(server.requests).toHaveLength(1);
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(TokenEndpointUnavailableError);
+      expect((error as TokenEndpointUnavailableError).retryAt).toBe(1_300_000);
+      expect((error as TokenEndpointUnavailableError).retryAfterMs).toBeLessThanOrEqual(300_000);
+      expect((error as Error).message).toContain(server.tokenUrl);
+    }
+    expect((refused[18] as TokenEndpointUnavailableError).retryAfterMs).toBe(1_300_000 - clock);
+  });
+
+  it('holds off for every key of a TokenCache sharing the endpoint', async () => {
+    server.handler = (_r, res) => json(res, 503, {}, { 'retry-after': '3600' });
+    const { TokenCache } = await import('./token-cache.js');
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const { endpoint } = endpointWith({ now: () => clock });
+    const cache = new TokenCache({ endpoint, now: () => clock });
+    for (let key = 0; key < 20; key++) {
+      await cache.set(`user-${key}`, { accessToken: `a${key}`, refreshToken: `r${key}-xyz`, expiresAt: clock - 1 });
+    }
+    const errors: unknown[] = [];
+    for (let key = 0; key < 20; key++) {
+      clock += 50;
+      errors.push(await cache.getAccessToken(`user-${key}`).catch((e: unknown) => e));
+    }
+    expect(server.requests).toHaveLength(1);
+    expect(errors.every((e) => e instanceof TokenEndpointUnavailableError)).toBe(true);
+    await cache.close();
+  });
+
+  it('calls the endpoint again once the hold is over, and a success ends it', async () => {
+    server.handler = (_r, res, index) =>
+      index === 0 ? json(res, 429, {}, { 'retry-after': '60' }) : json(res, 200, { access_token: 'a' });
+    let clock = 0;
+    const { endpoint } = endpointWith({ now: () => clock, retry: { maxAttempts: 1 } });
+    await expect(endpoint.refresh(REFRESH)).rejects.toMatchObject({ retryAt: 60_000 });
+    clock = 59_999;
+    await expect(endpoint.refresh(REFRESH)).rejects.toMatchObject({ retryAfterMs: 1 });
+    expect(server.requests).toHaveLength(1);
+    clock = 60_000;
+    expect((await endpoint.refresh(REFRESH)).accessToken).toBe('a');
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('caps the hold at retry.maxHoldMs, and 0 turns the hold off', async () => {
+    server.handler = (_r, res) => json(res, 429, {}, { 'retry-after': '3600' });
+    let clock = 0;
+    const capped = endpointWith({ now: () => clock, retry: { maxHoldMs: 10_000 } }).endpoint;
+    await expect(capped.refresh(REFRESH)).rejects.toMatchObject({ retryAt: 10_000 });
+    clock = 10_000;
+    await expect(capped.refresh(REFRESH)).rejects.toMatchObject({ retryAfterMs: 3_600_000 });
+    expect(server.requests).toHaveLength(2);
+
+    server.requests.length = 0;
+    const off = endpointWith({ now: () => clock, retry: { maxHoldMs: 0 } }).endpoint;
+    await expect(off.refresh(REFRESH)).rejects.toMatchObject({ retryAt: undefined });
+    await expect(off.refresh(REFRESH)).rejects.toMatchObject({ retryAfterMs: 3_600_000 });
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('lets the answered call wait out a short Retry-After while other callers fail fast', async () => {
+    server.handler = (_r, res, index) =>
+      index === 0 ? json(res, 503, {}, { 'retry-after': '2' }) : json(res, 200, { access_token: 'a' });
+    let clock = 0;
+    let wake!: () => void;
+    const asleep = new Promise<void>((resolve) => (wake = resolve));
+    let sleeping!: () => void;
+    const fellAsleep = new Promise<void>((resolve) => (sleeping = resolve));
+    const { endpoint } = endpointWith({
+      now: () => clock,
+      sleep: async (ms) => {
+        sleeping();
+        await asleep;
+        clock += ms;
+      },
+    });
+    const waiting = endpoint.refresh(REFRESH);
+    await fellAsleep;
+    clock += 1_000;
+    await expect(endpoint.refresh(REFRESH)).rejects.toMatchObject({ retryAfterMs: 1_000, retryAt: 2_000 });
+    wake();
+    expect((await waiting).accessToken).toBe('a');
+    expect(server.requests).toHaveLength(2);
+  });
+});
+
+describe('OAuth2Endpoint refuses tokens that are not valid header values', () => {
+  it.each([
+    ['CR LF', 'token\r\nX-Injected: yes'],
+    ['LF', 'tok\nen-SENTINEL'],
+    ['NUL', 'tok\u0000en-SENTINEL'],
+    ['DEL', 'tok\u007fen-SENTINEL'],
+    ['a space', 'tok en-SENTINEL'],
+    ['a leading space', ' token-SENTINEL'],
+    ['non-ASCII', 'tökën-SENTINEL'],
+    ['a line separator', 'tok\u2028en-SENTINEL'],
+    ['a tab', 'tok\ten-SENTINEL'],
+  ])('rejects an access token with %s, never quoting it, keeping the rotated refresh token', async (_name, bad) => {
+    server.handler = (_r, res) =>
+      json(res, 200, { access_token: bad, refresh_token: 'rotated-SENTINEL-r', expires_in: 60 });
+    const { endpoint } = endpointWith();
+    const error = await endpoint.refresh(REFRESH).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidTokenResponseError);
+    expect((error as Error).message).toContain('`access_token` must hold visible ASCII characters only');
+    expect((error as InvalidTokenResponseError).rotatedRefreshToken()).toBe('rotated-SENTINEL-r');
+    for (const text of [
+      (error as Error).message,
+      inspect(error, { showHidden: true, getters: true, depth: 9 }),
+      JSON.stringify(error),
+    ]) {
+      expect(text).not.toContain(bad);
+      expect(text).not.toContain('SENTINEL');
+    }
+  });
+
+  it('rejects a refresh token with control characters, never quoting it', async () => {
+    server.handler = (_r, res) => json(res, 200, { access_token: 'fine', refresh_token: 'r\r\nSENTINEL' });
+    const { endpoint } = endpointWith();
+    const error = await endpoint.refresh(REFRESH).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidTokenResponseError);
+    expect((error as Error).message).toContain('`refresh_token` must hold visible ASCII characters only');
+    expect((error as InvalidTokenResponseError).rotatedRefreshToken()).toBeUndefined();
+    expect(inspect(error, { showHidden: true, getters: true })).not.toContain('SENTINEL');
+  });
+
+  it('accepts the visible ASCII tokens real providers issue (Salesforce `!`, JWT, base64)', async () => {
+    for (const token of ['00Dx0000000BV7z!AR8AQP0jITN80ESEsj5EbaZTFG0R', 'eyJ.eyJ.sig', 'a+b/c==', '~-._']) {
+      server.handler = (_r, res) => json(res, 200, { access_token: token, refresh_token: token });
+      const { endpoint } = endpointWith();
+      expect(await endpoint.refresh(REFRESH)).toMatchObject({ accessToken: token, refreshToken: token });
+    }
+  });
+});
+
+describe('OAuth2Endpoint redacts every form of an echoed secret', () => {
+  const SLASHED = 'refresh/token+SENTINEL/91bc';
+  const json2 = (res: Parameters<typeof json>[0], status: number, text: string) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(text);
+  };
+  const jsonEscaped = (value: string) => JSON.stringify(value).slice(1, -1).replace(/\//g, '\\/');
+  const unicodeEscaped = (value: string) =>
+    [...value].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`).join('');
+
+  it.each<[string, (res: Parameters<typeof json>[0]) => void]>([
+    ['the error field', (res) => json(res, 400, { error: SLASHED })],
+    ['the error field of invalid_client', (res) => json(res, 401, { error: `invalid_client ${SECRET}` })],
+    ['a 429 error field', (res) => json(res, 429, { error: `slow_down:${SLASHED}` })],
+    [
+      'a JSON-escaped echo (\\/)',
+      (res) => json2(res, 400, `{"error":"invalid_request","error_description":"${jsonEscaped(SLASHED)}"}`),
+    ],
+    ['a \\u-escaped echo in error', (res) => json2(res, 400, `{"error":"${unicodeEscaped(SLASHED)}"}`)],
+    [
+      'a URL-encoded echo',
+      (res) => json(res, 400, { error: 'invalid_request', error_description: encodeURIComponent(SLASHED) }),
+    ],
+    ['a form-encoded echo', (res) => json(res, 500, { error: new URLSearchParams({ t: SLASHED }).toString() })],
+    [
+      'a non-JSON echo of the form body',
+      (res) => json2(res, 400, `bad request: refresh_token=${encodeURIComponent(SLASHED)}&x`),
+    ],
+    [
+      'a 2xx content type',
+      (res) => {
+        res.writeHead(200, { 'content-type': `application/${SECRET}; charset=utf-8` });
+        res.end('<html></html>');
+      },
+    ],
+    [
+      'the Basic credentials echoed',
+      (res) => json(res, 401, { error: 'invalid_client', error_description: basic('my-client', SECRET).slice(6) }),
+    ],
+  ])('through %s', async (_name, answer) => {
+    server.handler = (_r, res) => answer(res);
+    const { endpoint } = endpointWith({ retry: { maxAttempts: 1 } });
+    const error = await endpoint.refresh(SLASHED).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    const response = (error as { response?: { body: string } }).response;
+    const texts = [
+      (error as Error).message,
+      inspect(error, { showHidden: true, getters: true, depth: 9 }),
+      JSON.stringify(error),
+      response?.body ?? '',
+      String((error as { oauthError?: unknown }).oauthError),
+    ];
+    const forms = [
+      SLASHED,
+      jsonEscaped(SLASHED),
+      unicodeEscaped(SLASHED),
+      encodeURIComponent(SLASHED),
+      SECRET,
+      'SENTINEL',
+    ];
+    for (const text of texts) for (const form of forms) expect(text).not.toContain(form);
+    expect(texts.join(' ')).toContain('[REDACTED]');
+  });
+});
+
+describe('OAuth2Endpoint keeps a rotated refresh token when other fields are unusable', () => {
+  const raw = (text: string) => (_r: unknown, res: Parameters<typeof json>[0]) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(text);
+  };
+
+  it.each([
+    ['expires_in overflowing to Infinity', '1e400'],
+    ['a negative expires_in', '-30'],
+    ['an expires_in of more than ten years', '315360001'],
+    ['a non-numeric expires_in', '"soon"'],
+    ['an object expires_in', '{"v":1}'],
+  ])('ignores %s: falls back to defaultExpiresInMs and keeps the new refresh token', async (_name, expiresIn) => {
+    server.handler = raw(`{"access_token":"a2","refresh_token":"rotated","expires_in":${expiresIn}}`);
+    const { endpoint } = endpointWith({ now: () => 5_000, defaultExpiresInMs: 60_000 });
+    expect(await endpoint.refresh(REFRESH)).toEqual({
+      accessToken: 'a2',
+      refreshToken: 'rotated',
+      tokenType: 'bearer',
+      expiresAt: 65_000,
+    });
+  });
+
+  it('falls back to the JWT exp when expires_in is unusable, and ignores an exp decades away', async () => {
+    const jwt = (exp: number) => `e30.${Buffer.from(JSON.stringify({ exp })).toString('base64url')}.sig`;
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const { endpoint } = endpointWith({ now: () => now });
+    server.handler = (_r, res) => json(res, 200, { access_token: jwt(now / 1000 + 600), expires_in: -1 });
+    expect((await endpoint.refresh(REFRESH)).expiresAt).toBe(now + 600_000);
+    server.handler = (_r, res) => json(res, 200, { access_token: jwt(now / 1000 + 100 * 365 * 86_400) });
+    expect((await endpoint.refresh(REFRESH)).expiresAt).toBeUndefined();
+  });
+
+  it('ignores a scope that is not a string and a token_type that is odd but not another scheme', async () => {
+    for (const [scope, tokenType] of [
+      [42, 5],
+      [{ a: 1 }, 'Bearer '],
+      [null, 'weird'],
+      [['a', 2], null],
+    ]) {
+      server.handler = (_r, res) =>
+        json(res, 200, { access_token: 'a2', refresh_token: 'rotated', scope, token_type: tokenType });
+      const { endpoint } = endpointWith();
+      expect(await endpoint.refresh(REFRESH)).toEqual({
+        accessToken: 'a2',
+        refreshToken: 'rotated',
+        tokenType: 'bearer',
+      });
+    }
+  });
+
+  it.each([
+    ['token_type DPoP', { access_token: 'a2', token_type: 'DPoP' }],
+    ['no access token', { access_token: '' }],
+    ['an access token that is a number', { access_token: 12345 }],
+  ])(
+    'with %s throws InvalidTokenResponseError carrying the rotated refresh token, hidden from inspect and JSON',
+    async (_name, body) => {
+      server.handler = (_r, res) => json(res, 200, { ...body, refresh_token: 'rotated-SENTINEL-x' });
+      const { endpoint } = endpointWith();
+      const error = (await endpoint.refresh(REFRESH).catch((e: unknown) => e)) as InvalidTokenResponseError;
+      expect(error).toBeInstanceOf(InvalidTokenResponseError);
+      expect(error.rotatedRefreshToken()).toBe('rotated-SENTINEL-x');
+      const texts = [
+        error.message,
+        error.stack,
+        inspect(error, { showHidden: true, getters: true, depth: 9 }),
+        JSON.stringify(error),
+        JSON.stringify(
+          Object.getOwnPropertyNames(error).map((n) => String((error as unknown as Record<string, unknown>)[n])),
+        ),
+      ];
+      for (const text of texts) expect(text).not.toContain('SENTINEL');
+    },
+  );
+
+  it('makes expires_in 0 and a JWT exp in the past an expiresAt that is already reached', async () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const { endpoint } = endpointWith({ now: () => now });
+    server.handler = (_r, res) => json(res, 200, { access_token: 'a2', expires_in: 0 });
+    expect((await endpoint.refresh(REFRESH)).expiresAt).toBeLessThanOrEqual(now);
+    const past = `e30.${Buffer.from(JSON.stringify({ exp: now / 1000 - 30 })).toString('base64url')}.sig`;
+    server.handler = (_r, res) => json(res, 200, { access_token: past });
+    expect((await endpoint.refresh(REFRESH)).expiresAt).toBe(now - 30_000);
+  });
+});
+
+describe('OAuth2Endpoint names itself in errors and refuses secrets in its options', () => {
+  it('refuses a clientSecret key that is present but undefined (an unset env var), pointing at authMethod none', () => {
+    const env: Record<string, string | undefined> = {};
+    expect(() => endpointWith({ clientSecret: env.CLIENT_SECRET })).toThrow(
+      "Expected `clientSecret` to be a non-empty string, got `undefined`: set it (is an environment variable unset?), or pass `authMethod: 'none'` for a public client without a secret",
+    );
+    expect(() => endpointWith({ clientSecret: '' })).toThrow("or pass `authMethod: 'none'`");
+    expect(() => endpointWith({ clientSecret: undefined, authMethod: 'none' })).not.toThrow();
+    const { clientSecret: _omitted, ...withoutSecret } = {
+      tokenUrl: server.tokenUrl,
+      clientId: 'c',
+      clientSecret: 'x',
+    };
+    expect(() => new OAuth2Endpoint(withoutSecret)).not.toThrow();
+  });
+
+  it.each([
+    ['https userinfo', 'https://admin:pa55-SENTINEL@idp.example.com/token'],
+    ['http userinfo on a public host', 'http://admin:pa55-SENTINEL@idp.example.com/token'],
+    ['userinfo in a URL that does not parse', 'https://admin:pa55-SENTINEL@idp example.com/token'],
+    ['a client_secret in the query', 'https://idp.example.com/token?client_secret=pa55-SENTINEL'],
+    ['a refresh token in the query', 'https://idp.example.com/token?refresh_token=pa55-SENTINEL'],
+    ['an api key in the query', 'https://idp.example.com/token?x=1&API-Key=pa55-SENTINEL'],
+    ['a query on a URL that does not parse', 'https://idp example.com/token?password=pa55-SENTINEL'],
+  ])('refuses a tokenUrl with %s without echoing it', (_name, tokenUrl) => {
+    const error = (() => {
+      try {
+        endpointWith({ tokenUrl });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error!.message).toMatch(/^Expected `tokenUrl` to be/);
+    expect(error!.message).not.toContain('SENTINEL');
+    expect(error!.message).not.toContain('admin');
+  });
+
+  it('accepts a query without secrets (Azure B2C `?p=`)', () => {
+    expect(() => endpointWith({ tokenUrl: `${server.tokenUrl}?p=B2C_1_signin` })).not.toThrow();
+  });
+
+  it('names the endpoint by origin and path, never query, in every token-endpoint error', async () => {
+    const tokenUrl = `${server.tokenUrl.replace('/token', '/oauth/token')}?p=B2C_1_policy`;
+    const named = server.tokenUrl.replace('/token', '/oauth/token');
+    const answers: ((res: Parameters<typeof json>[0]) => void)[] = [
+      (res) => json(res, 401, { error: 'invalid_client' }),
+      (res) => json(res, 400, { error: 'invalid_grant' }),
+      (res) => json(res, 400, { error: 'weird' }),
+      (res) => json(res, 500, {}),
+      (res) => json(res, 429, {}, { 'retry-after': '1' }),
+      (res) => json(res, 200, { token_type: 'mac', access_token: 'x' }),
+      (res) => json(res, 200, { access_token: 'x', padding: 'y'.repeat(70_000) }),
+      (res) => {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html></html>');
+      },
+      (res) => {
+        res.writeHead(302, { location: 'https://elsewhere.example/' });
+        res.end();
+      },
+      (res) => void res.socket?.destroy(),
+    ];
+    for (const answer of answers) {
+      server.handler = (_r, res) => answer(res);
+      const { endpoint } = endpointWith({ tokenUrl, retry: { maxAttempts: 1, maxHoldMs: 0 } });
+      const error = (await endpoint.refresh(REFRESH).catch((e: unknown) => e)) as Error;
+      expect(error.message).toContain(`Token endpoint ${named} `);
+      expect(error.message).not.toContain('B2C_1_policy');
+    }
+    const refused = async () => Promise.reject(new TypeError('fetch failed'));
+    const { endpoint } = endpointWith({ tokenUrl, fetch: refused, retry: { maxAttempts: 1 } });
+    await expect(endpoint.refresh(REFRESH)).rejects.toThrow(`Token endpoint ${named} unreachable (network error)`);
+  });
+});
+
+describe('OAuth2Endpoint with a TokenCache: a rotation is never thrown away for a bad side field', () => {
+  it('keeps the refresh token rotated in a 2xx whose expires_in overflows, and presents it on the next refresh', async () => {
+    const { TokenCache } = await import('./token-cache.js');
+    const clock = { time: Date.parse('2026-01-01T00:00:00Z') };
+    const { endpoint } = endpointWith({ now: () => clock.time, defaultExpiresInMs: 600_000 });
+    const cache = new TokenCache({ endpoint, now: () => clock.time });
+    server.handler = (request, res, index) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"access_token":"access-${index + 1}","refresh_token":"rotated-${index + 1}","expires_in":1e400}`);
+    };
+    await cache.set('user', { accessToken: 'access-0', refreshToken: 'rotated-0', expiresAt: clock.time - 1 });
+    expect(await cache.getAccessToken('user')).toBe('access-1');
+    clock.time += 600_001;
+    expect(await cache.getAccessToken('user')).toBe('access-2');
+    expect(server.requests.map((r) => r.params.refresh_token)).toEqual(['rotated-0', 'rotated-1']);
+    await cache.close();
   });
 });

@@ -1,5 +1,6 @@
 import { sleep as timerSleep } from './abortable.js';
 import { InvalidTokenResponseError, TokenEndpointConfigurationError, TokenEndpointUnavailableError } from './errors.js';
+import { describeUrl } from './describe-url.js';
 import { validateEndpointOptions, type OAuth2EndpointOptions, type ResolvedRetry } from './oauth2-endpoint-options.js';
 import { readBoundedText } from './read-body.js';
 import { backoffDelay, parseRetryAfter } from './retry-after.js';
@@ -21,6 +22,14 @@ type Outcome = { tokens: TokenSet } | { error: Error; transient: boolean };
  * body is never retried: the server may already have consumed the refresh
  * token.
  *
+ * Holding off: after a 429 or 503 with `Retry-After`, every call of this
+ * endpoint, for any key and any caller, fails fast with
+ * `TokenEndpointUnavailableError` (with `retryAt` and `retryAfterMs`) until
+ * the wait is over, capped at `retry.maxHoldMs`; only the call that got the
+ * answer may wait it out and retry. Share one `OAuth2Endpoint` per OAuth
+ * client (an endpoint factory should return the same instance for every key
+ * of a client) so the hold covers every caller.
+ *
  * Lost responses: when the server rotated the refresh token but its answer
  * never arrived (connection reset, timeout), the retry re-presents the old
  * refresh token at once. Servers with a reuse grace period answer with the
@@ -35,6 +44,12 @@ type Outcome = { tokens: TokenSet } | { error: Error; transient: boolean };
  */
 export class OAuth2Endpoint implements TokenEndpoint {
   readonly #tokenUrl: string;
+  /** Origin and path of the token URL: how messages name the endpoint. */
+  readonly #label: string;
+  /** Until when (ms epoch) calls fail fast instead of reaching the server, after a `Retry-After`. */
+  #holdUntil = 0;
+  /** The answer that started the hold, so refused calls can say what the server said. */
+  #holdReason = '';
   readonly #dialect: RequestDialect;
   readonly #scope: string | undefined;
   readonly #timeoutMs: number;
@@ -50,6 +65,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
   constructor(options: OAuth2EndpointOptions) {
     const { tokenUrl, authMethod, retry } = validateEndpointOptions(options);
     this.#tokenUrl = tokenUrl.href;
+    this.#label = describeUrl(tokenUrl.href);
     this.#dialect = {
       clientId: options.clientId,
       clientSecret: options.clientSecret,
@@ -109,17 +125,64 @@ export class OAuth2Endpoint implements TokenEndpoint {
     sent: string[],
     signal: AbortSignal | undefined,
   ): Promise<TokenSet> {
-    const request = buildTokenRequest(this.#dialect, grantParams);
-    const secrets = [...sent, this.#dialect.clientSecret, request.basicCredentials];
+    signal?.throwIfAborted();
     const firstAttemptAt = this.#now();
+    const held = this.#heldError(firstAttemptAt);
+    if (held !== undefined) throw held;
+    const request = buildTokenRequest(this.#dialect, grantParams);
+    const secrets = [
+      ...sent,
+      this.#dialect.clientSecret,
+      request.basicCredentials,
+      request.basicCredentials?.slice('Basic '.length),
+    ];
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       const outcome = await this.#attempt(request, secrets, signal);
-      if ('tokens' in outcome) return outcome.tokens;
-      const delay = outcome.transient ? this.#retryDelay(attempt, outcome.error, firstAttemptAt) : undefined;
-      if (delay === undefined) throw outcome.error;
+      if ('tokens' in outcome) {
+        // The server answers again: whatever hold an earlier answer started is over.
+        this.#holdUntil = 0;
+        return outcome.tokens;
+      }
+      const error = outcome.transient ? this.#startHold(outcome.error) : outcome.error;
+      const delay = outcome.transient ? this.#retryDelay(attempt, error, firstAttemptAt) : undefined;
+      if (delay === undefined) throw error;
       await this.#sleep(delay, signal);
     }
+  }
+
+  /**
+   * Starts (or extends) the hold a `Retry-After` asks for, and returns the
+   * error with `retryAt` set. Other calls are refused until then; the call
+   * that got the answer may still wait it out itself and retry, as before.
+   */
+  #startHold(error: Error): Error {
+    if (!(error instanceof TokenEndpointUnavailableError) || error.retryAfterMs === undefined) return error;
+    if (this.#retry.maxHoldMs === 0) return error;
+    const now = this.#now();
+    const until = now + Math.min(error.retryAfterMs, this.#retry.maxHoldMs);
+    if (until > this.#holdUntil) {
+      this.#holdUntil = until;
+      this.#holdReason = error.upstreamStatus === undefined ? 'asked to wait' : `answered ${error.upstreamStatus}`;
+    }
+    return new TokenEndpointUnavailableError(error.message, {
+      cause: error.cause,
+      upstreamStatus: error.upstreamStatus,
+      ...(error.oauthError !== undefined && { oauthError: error.oauthError }),
+      ...(error.response !== undefined && { response: error.response }),
+      retryAfterMs: error.retryAfterMs,
+      retryAt: this.#holdUntil,
+    });
+  }
+
+  /** The error a call gets while the endpoint holds off, or undefined when it may call. */
+  #heldError(now: number): TokenEndpointUnavailableError | undefined {
+    if (now >= this.#holdUntil) return undefined;
+    const retryAfterMs = this.#holdUntil - now;
+    return new TokenEndpointUnavailableError(
+      `Token endpoint ${this.#label} not called: it ${this.#holdReason} with Retry-After, and the wait ends in ${Math.ceil(retryAfterMs / 1000)} s`,
+      { retryAfterMs, retryAt: this.#holdUntil },
+    );
   }
 
   /** The pause before the next attempt, or undefined when retries are over. */
@@ -127,8 +190,12 @@ export class OAuth2Endpoint implements TokenEndpoint {
     if (attempt >= this.#retry.maxAttempts) return undefined;
     const retryAfterMs = error instanceof TokenEndpointUnavailableError ? error.retryAfterMs : undefined;
     if (retryAfterMs !== undefined && retryAfterMs > this.#retry.maxRetryAfterMs) return undefined;
-    const delay =
-      retryAfterMs ?? backoffDelay(attempt, this.#retry.baseDelayMs, this.#retry.maxDelayMs, this.#random());
+    // A hold another call started outlasts this call's own backoff: wait for it, not less.
+    const holdLeft = this.#holdUntil - this.#now();
+    const delay = Math.max(
+      retryAfterMs ?? backoffDelay(attempt, this.#retry.baseDelayMs, this.#retry.maxDelayMs, this.#random()),
+      holdLeft,
+    );
     return this.#now() - firstAttemptAt + delay > this.#retry.maxElapsedMs ? undefined : delay;
   }
 
@@ -148,15 +215,16 @@ export class OAuth2Endpoint implements TokenEndpoint {
       const upstreamStatus = response.status;
       if (upstreamStatus >= 300 && upstreamStatus < 400) {
         const error = new TokenEndpointConfigurationError(
-          `Token endpoint answered with a redirect (${upstreamStatus}); refusing to follow it with client credentials`,
+          `Token endpoint ${this.#label} answered with a redirect (${upstreamStatus}); refusing to follow it with client credentials`,
           { upstreamStatus },
         );
         return { error, transient: false };
       }
       if (truncated && response.ok) {
-        const error = new InvalidTokenResponseError(`Token response is larger than ${this.#maxResponseBytes} bytes`, {
-          upstreamStatus,
-        });
+        const error = new InvalidTokenResponseError(
+          `Token endpoint ${this.#label} answered ${upstreamStatus} with a body larger than ${this.#maxResponseBytes} bytes`,
+          { upstreamStatus },
+        );
         return { error, transient: false };
       }
       const raw = {
@@ -165,12 +233,17 @@ export class OAuth2Endpoint implements TokenEndpoint {
         text,
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), this.#now()),
       };
-      return interpretTokenResponse(raw, { sentAt, defaultExpiresInMs: this.#defaultExpiresInMs, secrets });
+      return interpretTokenResponse(raw, {
+        sentAt,
+        defaultExpiresInMs: this.#defaultExpiresInMs,
+        secrets,
+        endpoint: this.#label,
+      });
     } catch (cause) {
       if (signal?.aborted) throw signal.reason;
       const reason = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : `network error${networkCode(cause)}`;
       return {
-        error: new TokenEndpointUnavailableError(`Token endpoint unreachable (${reason})`, { cause }),
+        error: new TokenEndpointUnavailableError(`Token endpoint ${this.#label} unreachable (${reason})`, { cause }),
         transient: true,
       };
     }

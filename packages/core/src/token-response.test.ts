@@ -8,7 +8,12 @@ import {
 } from './errors.js';
 import { interpretTokenResponse } from './token-response.js';
 
-const context = { sentAt: 1_000_000, defaultExpiresInMs: undefined, secrets: ['SENTINEL-SECRET'] };
+const context = {
+  sentAt: 1_000_000,
+  defaultExpiresInMs: undefined,
+  secrets: ['SENTINEL-SECRET'],
+  endpoint: 'https://idp.example.com/token',
+};
 const typedErrors = [
   InvalidTokenResponseError,
   ReauthenticationRequiredError,
@@ -72,6 +77,61 @@ describe('token response parser (property-based)', () => {
         );
         expect('error' in outcome && outcome.transient).toBe(status === 408 || status === 429 || status >= 500);
       }),
+    );
+  });
+});
+
+describe('token response parser: tokens that could not travel as headers never get through', () => {
+  const piece = fc.oneof(
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
+    fc.string({
+      unit: fc.integer({ min: 0, max: 0xff }).map((c) => String.fromCharCode(c)),
+      minLength: 1,
+      maxLength: 40,
+    }),
+    fc.stringMatching(/^[\x21-\x7e]{1,40}$/),
+  );
+  /** A token around a marker, so a message that quoted it would show the marker. */
+  const anyToken = fc.tuple(piece, piece).map(([head, tail]) => `${head}SENTINEL${tail}`);
+
+  it('accepts an access token only if fetch would send it unchanged as a Bearer header, and never quotes a refused one', () => {
+    fc.assert(
+      fc.property(anyToken, anyToken, (accessToken, refreshToken) => {
+        const text = JSON.stringify({ access_token: accessToken, refresh_token: refreshToken, expires_in: 60 });
+        const outcome = interpretTokenResponse(
+          { status: 200, contentType: 'application/json', text, retryAfterMs: undefined },
+          context,
+        );
+        if ('tokens' in outcome) {
+          for (const token of [outcome.tokens.accessToken, outcome.tokens.refreshToken!]) {
+            expect(new Headers({ authorization: `Bearer ${token}` }).get('authorization')).toBe(`Bearer ${token}`);
+          }
+        } else {
+          expect(outcome.error).toBeInstanceOf(InvalidTokenResponseError);
+          expect(outcome.error.message).not.toContain('SENTINEL');
+        }
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('never lets an expires_in or JWT exp make expiresAt non-finite or more than ten years away', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.double(), fc.integer(), fc.string(), fc.constant('1e400')), (expiresIn) => {
+        const value = expiresIn === '1e400' ? '1e400' : JSON.stringify(expiresIn);
+        const text = `{"access_token":"a","refresh_token":"r","expires_in":${value ?? 'null'}}`;
+        const outcome = interpretTokenResponse(
+          { status: 200, contentType: 'application/json', text, retryAfterMs: undefined },
+          context,
+        );
+        if (!('tokens' in outcome)) throw outcome.error;
+        expect(outcome.tokens.refreshToken).toBe('r');
+        if (outcome.tokens.expiresAt !== undefined) {
+          expect(outcome.tokens.expiresAt).toBeGreaterThanOrEqual(context.sentAt);
+          expect(outcome.tokens.expiresAt).toBeLessThanOrEqual(context.sentAt + 10 * 365 * 86_400_000);
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -12,6 +12,7 @@ import {
 } from './errors.js';
 import { jwtExpiresAt } from './jwt-expiry.js';
 import { redact, sanitize } from './redact.js';
+import { isValidTokenValue, TOKEN_SYNTAX_DESCRIPTION } from './token-syntax.js';
 import type { TokenSet } from './token-set.js';
 
 /** What the parser needs besides the body. */
@@ -22,6 +23,8 @@ export interface ResponseContext {
   readonly defaultExpiresInMs: number | undefined;
   /** Values that must never appear in error text. */
   readonly secrets: readonly (string | undefined)[];
+  /** The endpoint as messages name it: origin and path, never query or credentials. */
+  readonly endpoint: string;
 }
 
 /** A raw HTTP answer, already read within the size limit. */
@@ -42,7 +45,26 @@ const CONFIGURATION_ERRORS = new Set([
   'invalid_request',
 ]);
 
+/**
+ * `token_type` values naming a scheme other than bearer: such an access
+ * token cannot be sent as `Authorization: Bearer` (RFC 9449 DPoP, the MAC
+ * drafts, RFC 8693's `N_A` for a token that is no access token). Any other
+ * value, or a value that is not a string, is treated as bearer: refusing it
+ * would throw away a refresh token the server has probably rotated already,
+ * and an API that disagrees answers 401, which refreshes again.
+ */
+const NON_BEARER_TOKEN_TYPES = new Set(['dpop', 'mac', 'n_a', 'pop']);
+
+/**
+ * Longest token lifetime believed, from `expires_in` or a JWT `exp`: ten
+ * years. A larger value is a server bug (or an overflow to `Infinity`), not a
+ * lifetime; it is ignored as if absent, so expiry falls back to the next
+ * source (JWT `exp`, `defaultExpiresInMs`, unknown).
+ */
+export const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 60 * 60;
+
 const MAX_DESCRIPTION_LENGTH = 200;
+const MAX_OAUTH_ERROR_LENGTH = 64;
 
 /**
  * `expires_in` is in whole seconds and servers compute it from a clock
@@ -68,11 +90,15 @@ function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
-/** `expires_in` as a number or a numeric string, in seconds; undefined when absent. */
-function expiresInSeconds(value: unknown): number | undefined | 'invalid' {
-  if (value === undefined || value === null || value === '') return undefined;
+/**
+ * `expires_in` as a number or a numeric string, in seconds, from 0 to ten
+ * years; undefined when absent or unusable (negative, absurd, not numeric),
+ * so the caller falls back as if it were absent. `0` is kept: the token is
+ * already expired, and the cache must see it so.
+ */
+function expiresInSeconds(value: unknown): number | undefined {
   const seconds = typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : 'invalid';
+  return typeof seconds === 'number' && seconds >= 0 && seconds <= MAX_LIFETIME_SECONDS ? seconds : undefined;
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
@@ -102,8 +128,8 @@ function summarize(raw: RawTokenResponse, secrets: readonly (string | undefined)
   const success = raw.status >= 200 && raw.status < 300;
   return {
     status: raw.status,
-    contentType: raw.contentType,
-    body: success ? '[omitted: 2xx token response]' : redact(raw.text, secrets).slice(0, MAX_SUMMARY_BODY_LENGTH),
+    contentType: raw.contentType === undefined ? undefined : redact(raw.contentType, secrets, 256),
+    body: success ? '[omitted: 2xx token response]' : redact(raw.text, secrets, MAX_SUMMARY_BODY_LENGTH),
   };
 }
 
@@ -119,82 +145,120 @@ export function interpretTokenResponse(
   const secrets = [...context.secrets, ...secretsIn(body)];
   const response = summarize(raw, secrets);
   const upstreamStatus = raw.status;
+  const endpoint = `Token endpoint ${context.endpoint}`;
 
   if (raw.status >= 200 && raw.status < 300) {
     if (body === undefined) {
-      const what = raw.contentType ? `a ${raw.contentType.split(';')[0]} body` : 'a body that is not a JSON object';
-      const error = new InvalidTokenResponseError(`Token endpoint answered ${raw.status} with ${what}`, {
+      // The content type is the server's text too: it may echo anything.
+      const type = raw.contentType && sanitize(redact(raw.contentType.split(';')[0]!, secrets), 64);
+      const what = type ? `a ${type} body` : 'a body that is not a JSON object';
+      const error = new InvalidTokenResponseError(`${endpoint} answered ${raw.status} with ${what}`, {
         upstreamStatus,
         response,
       });
       return { error, transient: false };
     }
     const parsed = parseTokenSet(body, context);
-    if (typeof parsed === 'string') {
-      return {
-        error: new InvalidTokenResponseError(`Invalid token response: ${parsed}`, { upstreamStatus, response }),
-        transient: false,
-      };
+    if ('problem' in parsed) {
+      const message = `${endpoint} answered ${raw.status} with an unusable token response: ${parsed.problem}`;
+      const error = new InvalidTokenResponseError(message, {
+        upstreamStatus,
+        response,
+        ...(parsed.rotatedRefreshToken !== undefined && { rotatedRefreshToken: parsed.rotatedRefreshToken }),
+      });
+      return { error, transient: false };
     }
     return { tokens: parsed };
   }
 
-  const oauthError = optionalString(body?.error);
+  // Both fields are the server's free text: either may echo what was sent.
+  const rawError = optionalString(body?.error);
+  const oauthError = rawError && sanitize(redact(rawError, secrets), MAX_OAUTH_ERROR_LENGTH);
   const rawDescription = optionalString(body?.error_description) ?? optionalString(body?.errorDescription);
   const description = rawDescription && sanitize(redact(rawDescription, secrets), MAX_DESCRIPTION_LENGTH);
-  const detail = `${raw.status}${oauthError ? ` ${sanitize(oauthError, 64)}` : ''}${description ? `: ${description}` : ''}`;
+  const detail = `${raw.status}${oauthError ? ` ${oauthError}` : ''}${description ? `: ${description}` : ''}`;
   const details = { upstreamStatus, response, ...(oauthError && { oauthError }) };
 
-  if (oauthError === 'invalid_grant') {
+  if (rawError === 'invalid_grant') {
     return {
-      error: new ReauthenticationRequiredError('invalid_grant', { upstreamStatus, detail }),
+      error: new ReauthenticationRequiredError('invalid_grant', {
+        upstreamStatus,
+        detail: `${endpoint} answered ${detail}`,
+      }),
       transient: false,
     };
   }
   if (raw.status === 429 || raw.status === 408 || raw.status >= 500) {
     return {
-      error: new TokenEndpointUnavailableError(`Token endpoint unavailable (${detail})`, {
+      error: new TokenEndpointUnavailableError(`${endpoint} is unavailable: it answered ${detail}`, {
         ...details,
         ...(raw.retryAfterMs !== undefined && { retryAfterMs: raw.retryAfterMs }),
       }),
       transient: true,
     };
   }
-  const kind = oauthError && CONFIGURATION_ERRORS.has(oauthError) ? 'rejected the client' : 'refused the request';
+  const kind = rawError && CONFIGURATION_ERRORS.has(rawError) ? 'rejected the client' : 'refused the request';
   return {
-    error: new TokenEndpointConfigurationError(`Token endpoint ${kind} (${detail})`, details),
+    error: new TokenEndpointConfigurationError(`${endpoint} ${kind}: it answered ${detail}`, details),
     transient: false,
   };
 }
 
-/** Validates a JSON token response; returns a problem description instead of throwing. */
-export function parseTokenSet(body: Record<string, unknown>, context: ResponseContext): TokenSet | string {
+/** Why a 2xx body is no usable token set, and the rotated refresh token it may still carry. */
+export interface TokenResponseProblem {
+  /** What is wrong, naming fields only, never their values. */
+  readonly problem: string;
+  /** A well-formed refresh token from the same answer, which the server has probably made current. */
+  readonly rotatedRefreshToken?: string;
+}
+
+/**
+ * Validates a JSON token response. Only an unusable access token (or a
+ * refresh token present but malformed) makes it a problem; other fields that
+ * are unusable are ignored as if absent, because by the time a 2xx arrives
+ * the server has probably rotated the refresh token, and throwing the answer
+ * away would lose it.
+ */
+export function parseTokenSet(
+  body: Record<string, unknown>,
+  context: ResponseContext,
+): TokenSet | TokenResponseProblem {
+  const refreshToken = field(body, 'refresh_token', 'refreshToken');
+  if (refreshToken !== undefined && typeof refreshToken !== 'string')
+    return { problem: '`refresh_token` is not a string' };
+  if (typeof refreshToken === 'string' && refreshToken.length > 0 && !isValidTokenValue(refreshToken)) {
+    return { problem: `\`refresh_token\` must hold ${TOKEN_SYNTAX_DESCRIPTION}` };
+  }
+  const rotated =
+    typeof refreshToken === 'string' && refreshToken.length > 0 ? { rotatedRefreshToken: refreshToken } : {};
+
   const accessToken = field(body, 'access_token', 'accessToken');
-  if (typeof accessToken !== 'string' || accessToken.length === 0) return '`access_token` is missing or not a string';
+  if (typeof accessToken !== 'string' || accessToken.length === 0) {
+    return { problem: '`access_token` is missing or not a string', ...rotated };
+  }
+  if (!isValidTokenValue(accessToken))
+    return { problem: `\`access_token\` must hold ${TOKEN_SYNTAX_DESCRIPTION}`, ...rotated };
 
   const tokenType = field(body, 'token_type', 'tokenType');
-  if (tokenType !== undefined && typeof tokenType !== 'string') return '`token_type` is not a string';
-  if (typeof tokenType === 'string' && tokenType.toLowerCase() !== 'bearer') {
-    return `\`token_type\` is \`${sanitize(tokenType, 32)}\`; only bearer tokens are supported`;
+  if (typeof tokenType === 'string' && NON_BEARER_TOKEN_TYPES.has(tokenType.trim().toLowerCase())) {
+    return {
+      problem: `\`token_type\` is \`${sanitize(tokenType, 32)}\`; only bearer tokens are supported`,
+      ...rotated,
+    };
   }
-
-  const refreshToken = field(body, 'refresh_token', 'refreshToken');
-  if (refreshToken !== undefined && typeof refreshToken !== 'string') return '`refresh_token` is not a string';
 
   let scope = field(body, 'scope', 'scope');
   if (Array.isArray(scope) && scope.every((s) => typeof s === 'string')) scope = scope.join(' ');
-  if (scope !== undefined && typeof scope !== 'string') return '`scope` is not a string';
 
   const seconds = expiresInSeconds(field(body, 'expires_in', 'expiresIn'));
-  if (seconds === 'invalid') return '`expires_in` is not a non-negative number';
   const expiresAt =
     seconds !== undefined
       ? context.sentAt + lifetimeMsOf(seconds)
-      : (jwtExpiresAt(accessToken) ??
+      : (jwtExpiresAt(accessToken, context.sentAt + MAX_LIFETIME_SECONDS * 1000) ??
         (context.defaultExpiresInMs !== undefined ? context.sentAt + context.defaultExpiresInMs : undefined));
 
   const tokens: { -readonly [K in keyof TokenSet]: TokenSet[K] } = { accessToken, tokenType: 'bearer' };
-  if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken;
+  if (rotated.rotatedRefreshToken !== undefined) tokens.refreshToken = rotated.rotatedRefreshToken;
   if (expiresAt !== undefined) tokens.expiresAt = expiresAt;
   if (typeof scope === 'string' && scope.length > 0) tokens.scope = scope;
   return Object.freeze(tokens);
