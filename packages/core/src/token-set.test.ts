@@ -48,7 +48,9 @@ describe('toTokenSet', () => {
     ['a NUL', `${SECRET}\0`],
     ['a non-ASCII character', `${SECRET}é`],
   ])('refuses a token with %s, without quoting it', (_what, token) => {
-    expect(rejection({ accessToken: token })).toContain('Expected `tokens.accessToken` to hold only visible ASCII');
+    expect(rejection({ accessToken: token })).toContain(
+      'Expected `tokens.accessToken` to hold visible ASCII characters only',
+    );
     expect(rejection({ accessToken: 'a', refreshToken: token })).toContain('`tokens.refreshToken`');
   });
 

@@ -1,3 +1,4 @@
+import { isValidTokenValue, TOKEN_SYNTAX_DESCRIPTION } from './token-syntax.js';
 import { assertNonEmptyString, assertObject, invalid } from './validate.js';
 
 /**
@@ -33,19 +34,12 @@ const MISTAKEN_FIELDS: Readonly<Record<string, string>> = {
   expires_at: '`expiresAt` in ms since the epoch',
 };
 
-/**
- * A token goes into an `Authorization` header (access) or a request body
- * (refresh), so it must be visible ASCII: anything else (CR, LF, spaces,
- * control or non-ASCII characters) would split or break the header, and
- * fetch's own validation error would quote the token.
- */
-const TOKEN_VALUE = /^[\x21-\x7e]+$/;
-
+/** Asserts a token value: a non-empty string of the characters tokens may hold (token-syntax.ts). */
 function assertTokenValue(name: string, value: unknown): asserts value is string {
   assertNonEmptyString(name, value, true);
-  if (!TOKEN_VALUE.test(value)) {
+  if (!isValidTokenValue(value)) {
     throw new TypeError(
-      `Expected \`${name}\` to hold only visible ASCII characters (RFC 6750), got a string with whitespace, control or non-ASCII characters (not shown)`,
+      `Expected \`${name}\` to hold ${TOKEN_SYNTAX_DESCRIPTION}, got a string that does not (not shown)`,
     );
   }
 }

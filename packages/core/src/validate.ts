@@ -5,21 +5,16 @@
  * `secret: true` hides the value (only its type is shown), so a misplaced
  * token or client secret never reaches an error message.
  */
+import { describeUrl } from './describe-url.js';
 
 /**
- * A URL-like string as an error message may show it: scheme, host and path
- * only, since userinfo, query and fragment are where credentials travel.
+ * A URL-like string as an error message may show it: as given when it has
+ * nothing to hide, else by origin and path only, since userinfo, query and
+ * fragment are where credentials travel.
  */
 function describeUrlLike(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return `a string of ${value.length} characters that is not a valid URL`;
-  }
-  const hidden = url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '';
-  if (!hidden) return `\`${value.length > 64 ? `${value.slice(0, 61)}...` : value}\``;
-  return `\`${url.protocol}//${url.host}${url.pathname}\` with its credentials, query or fragment not shown`;
+  if (!/[@?#]/.test(value)) return `\`${value.length > 64 ? `${value.slice(0, 61)}...` : value}\``;
+  return `\`${describeUrl(value)}\` with its credentials, query or fragment not shown`;
 }
 
 /** Describes a value for an error message without revealing secrets. */
