@@ -11,7 +11,7 @@ export interface SandboxClient {
   readonly authMethod: 'client_secret_basic' | 'client_secret_post';
 }
 
-/** Options of {@link startAuthorizationServer}. */
+/** Options of {@link AuthorizationServer.start}. */
 export interface AuthorizationServerOptions {
   /** Lifetime of access tokens (user and client-credentials), in seconds. @default 4 */
   readonly accessTokenTtlSeconds?: number;

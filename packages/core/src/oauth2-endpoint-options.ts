@@ -14,27 +14,27 @@ import {
 export interface RetryOptions {
   /**
    * Attempts in all, the first included.
-   * @default 3
    * Range: integer from 1 to 10.
+   * @default 3
    */
   readonly maxAttempts?: number;
   /**
    * Upper bound of the first backoff; doubles per attempt (full jitter).
-   * @default 200
    * Range: finite number >= 0.
+   * @default 200
    */
   readonly baseDelayMs?: number;
   /**
    * Largest single backoff.
-   * @default 5_000
    * Range: finite number >= 0.
+   * @default 5_000
    */
   readonly maxDelayMs?: number;
   /**
    * Longest `Retry-After` honoured by waiting; a longer one ends the retries
    * at once and is reported in the error's `retryAfterMs`.
-   * @default 30_000
    * Range: finite number >= 0.
+   * @default 30_000
    */
   readonly maxRetryAfterMs?: number;
   /**
@@ -46,14 +46,14 @@ export interface RetryOptions {
    * refreshes until a restart: after it one call tries again, and a server
    * still overloaded simply answers 429 again. `0` turns the hold off: each
    * call then honours `Retry-After` on its own only.
-   * @default 300_000 (5 minutes)
    * Range: integer from 0 to 86_400_000 (a day).
+   * @default 300_000 (5 minutes)
    */
   readonly maxHoldMs?: number;
   /**
    * No retry starts after this much time since the first attempt.
-   * @default 30_000
    * Range: finite number >= 0.
+   * @default 30_000
    */
   readonly maxElapsedMs?: number;
 }
@@ -98,8 +98,8 @@ export interface OAuth2EndpointOptions {
   readonly scope?: string;
   /**
    * Per-attempt timeout, body included.
-   * @default 10_000
    * Range: integer from 1 to 600_000.
+   * @default 10_000
    */
   readonly timeoutMs?: number;
   /**
@@ -110,8 +110,8 @@ export interface OAuth2EndpointOptions {
   readonly defaultExpiresInMs?: number;
   /**
    * Largest response body accepted.
-   * @default 65_536
    * Range: integer from 1_024 to 16_777_216.
+   * @default 65_536
    */
   readonly maxResponseBytes?: number;
   /** Retry policy for transient failures. */
