@@ -42,8 +42,11 @@ export class LockableStore {
       return record;
     };
     return {
-      get: (key: string, options?: StoreReadOptions) =>
-        options?.fresh !== true && local.has(key) ? local.get(key) : readShared(key),
+      get: (key: string, options?: StoreReadOptions) => {
+        if (options?.fresh !== true && local.has(key)) return local.get(key);
+        // The shared source is remote: an outage is a rejected read, as an async store's would be.
+        return this.down ? Promise.reject(new StoreUnavailableError('store down (test)')) : readShared(key);
+      },
       compareAndSet: (key: string, record: TokenRecord, expectedVersion: number | undefined) => {
         this.#check();
         const written = this.shared.compareAndSet(key, record, expectedVersion);

@@ -718,6 +718,12 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const kept = this.#kept.get(key);
       if (kept === undefined) return current; // dropped meanwhile (set, delete)
+      if (current === undefined && kept.basedOn !== undefined) {
+        // The record it replaces is gone: the key was deleted (in another
+        // process). A deleted key does not come back.
+        this.#dropKept(key);
+        return undefined;
+      }
       if (current !== undefined && current.version !== kept.basedOn && !sameTokens(current.tokens, kept.from)) {
         // A newer grant landed (a new login): it wins; the save hook agrees with it again.
         this.#dropKept(key);
