@@ -53,10 +53,12 @@ const MAX_REMEMBERED_FAILURES = 10_000;
  * A token set from the endpoint is served for at least this long after it
  * arrived, even when it claims to be expired already (`expires_in: 0`, a JWT
  * `exp` in the past, a server clock ahead of ours): otherwise every request
- * would refresh. An API that rejects such a token answers 401, and
- * `invalidate` still forces a refresh.
+ * would refresh; with the floor a key refreshes at most about twice a second
+ * (the refresh window is half of it). Short enough not to stretch genuinely
+ * short-lived tokens noticeably. An API that rejects such a token answers
+ * 401, and `invalidate` still forces a refresh.
  */
-const MIN_USABLE_MS = 5_000;
+const MIN_USABLE_MS = 1_000;
 
 /**
  * A client-credentials identity the endpoint refused (`invalid_grant`,
@@ -326,15 +328,24 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    */
   async delete(key: string): Promise<void> {
     assertKey(key);
-    const run = this.#inflight.get(key);
-    if (run !== undefined) run.deleted = true;
-    this.#dropKept(key);
-    this.#saves?.cancel(key);
     this.#backgroundRetryAt.delete(key);
     this.#refusals.delete(key);
+    // In turn with this key's writes: a refresh already saving and writing
+    // finishes first (and is deleted with the rest); a later one sees the mark.
     await this.#serially(key, async () => {
+      const run = this.#inflight.get(key);
+      if (run !== undefined) run.deleted = true;
+      this.#saves?.cancel(key);
       await this.#saves?.settled(key);
-      await this.#store.delete(key);
+      try {
+        await this.#store.delete(key);
+      } catch (error) {
+        // Nothing was deleted: the refresh in flight and a kept set stay the
+        // live grant, so they must still be written.
+        if (run !== undefined) run.deleted = false;
+        throw error;
+      }
+      this.#dropKept(key);
     });
   }
 
