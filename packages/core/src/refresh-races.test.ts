@@ -202,6 +202,39 @@ describe('the store unreachable between the answer and the write', () => {
   });
 });
 
+describe('the store unreachable for a login or a logout while a rotated set is kept', () => {
+  it('a set or delete the store refused leaves the kept set live; once written, the store and the save hook agree', async () => {
+    const shared = new LockableStore();
+    const clock = new ManualClock();
+    const endpoint = new ScriptedEndpoint(clock.now);
+    const saved: string[] = [];
+    const cache = new TokenCache({
+      endpoint,
+      now: clock.now,
+      store: shared.process(),
+      save: (_key, tokens) => void saved.push(tokens.refreshToken!),
+    });
+    await cache.set('k', tokensExpiringIn(clock, 0));
+    endpoint.next = () => {
+      shared.down = true;
+      endpoint.next = undefined;
+      return { accessToken: 'access-1', refreshToken: 'refresh-1', expiresAt: clock.time + HOUR };
+    };
+    expect(await cache.getAccessToken('k')).toBe('access-1');
+    await expect(cache.set('k', tokensExpiringIn(clock, HOUR, 'login'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(cache.delete('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(await cache.getAccessToken('k')).toBe('access-1');
+    shared.down = false;
+    await cache.getAccessToken('k');
+    await waitFor(
+      async () => shared.shared.get('k')?.tokens.refreshToken === 'refresh-1',
+      'the kept set to be written',
+    );
+    await waitFor(async () => saved.at(-1) === 'refresh-1', 'the save hook to agree with the store');
+    expect(endpoint.calls).toHaveLength(1);
+  });
+});
+
 describe('an unusable set from a custom endpoint', () => {
   it('rejects with InvalidTokenResponseError and leaves the stored record as it was', async () => {
     const { clock, endpoint, cache, store } = setup();

@@ -288,12 +288,14 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     assertKey(key);
     const clean = toTokenSet(tokens);
     const issuedAt = this.#now();
-    // A new login supersedes a rotated set still waiting for the store.
-    this.#dropKept(key);
     this.#refusals.delete(key);
     const written = await this.#serially(key, async () => {
       await this.#saves?.save(key, clean);
-      return this.#writeOver(key, (_current, version) => this.#recordFor(clean, version, issuedAt), true);
+      const landed = await this.#writeOver(key, (_current, version) => this.#recordFor(clean, version, issuedAt), true);
+      // The new login supersedes a rotated set still waiting for the store,
+      // once it is stored: until then the kept set is still the live grant.
+      if (landed) this.#dropKept(key);
+      return landed;
     });
     if (!written) {
       throw new StoreUnavailableError(
@@ -744,6 +746,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       const next: ServedRecord = { ...kept.record, version: (current?.version ?? 0) + 1 };
       if (await this.#store.compareAndSet(key, next, current?.version)) {
         if (this.#kept.get(key) === kept) this.#dropKept(key);
+        // The hook may have seen a newer call meanwhile (a `set` the store refused): agree with the store again.
+        await this.#saves?.save(key, next.tokens);
         return next;
       }
       current = await this.#store.get(key, FRESH);
