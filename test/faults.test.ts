@@ -206,3 +206,34 @@ describe('a faulty token endpoint', () => {
     expect(await cache.getAccessToken('k')).toMatch(/^fresh-/);
   });
 });
+
+describe('a token endpoint whose tokens are expired on arrival', () => {
+  it.each<[string, Record<string, unknown>]>([
+    ['expires_in: 0', { expires_in: 0 }],
+    ['a JWT whose exp is in the past', { access_token: jwtExpiringAt(Math.floor(Date.now() / 1000) - 3600) }],
+  ])('%s: callers do not each refresh (one call per floor, not one per request)', async (_name, answer) => {
+    let clock = Date.now();
+    const cache = new TokenCache({
+      now: () => clock,
+      endpoint: new OAuth2Endpoint({ tokenUrl, clientId: 'client', clientSecret: 'secret', sleep: async () => {} }),
+    });
+    await cache.set('k', { accessToken: 'old', refreshToken: 'rt', expiresAt: clock - 1 });
+    requests = 0;
+    fault = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ access_token: `stillborn-${requests}`, refresh_token: `rt-${requests}`, ...answer }));
+    };
+    for (let i = 0; i < 50; i++) await cache.getAccessToken('k');
+    expect(requests).toBe(1);
+    clock += 2_000; // past the floor: the next caller refreshes again, once
+    for (let i = 0; i < 50; i++) await cache.getAccessToken('k');
+    expect(requests).toBe(2);
+    await cache.close();
+  });
+});
+
+/** An unsigned JWT with the given `exp` (seconds): only its expiry matters here. */
+function jwtExpiringAt(exp: number): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'none' })}.${part({ exp })}.sig`;
+}

@@ -3,13 +3,16 @@ import fc from 'fast-check';
 import {
   MemoryStore,
   OAuth2Endpoint,
+  ReauthenticationRequiredError,
   RefreshkitError,
   TokenCache,
   TokenEndpointUnavailableError,
   toTokenSet,
+  type EndpointCallOptions,
   type TokenEndpoint,
   type TokenSet,
 } from '@refreshkit/core';
+import { LockableStore } from './support/lockable-store.js';
 
 const KEYS = ['a', 'b', 'c'] as const;
 
@@ -133,6 +136,175 @@ describe('cache invariants under random interleavings (fast-check)', () => {
           }
         }
         expect(endpoint.maxConcurrentPerKey).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+/** One step of a random interleaving of two processes sharing a store. */
+type RaceStep =
+  | { op: 'get'; process: 0 | 1; key: string; force: boolean }
+  | { op: 'invalidate'; process: 0 | 1; key: string }
+  | { op: 'delete'; process: 0 | 1; key: string }
+  | { op: 'set'; process: 0 | 1; key: string }
+  | { op: 'answer'; duringOutage: boolean }
+  | { op: 'lapse'; key: string }
+  | { op: 'outage'; down: boolean }
+  | { op: 'advance'; ms: number };
+
+const processIndex = fc.constantFrom<0 | 1>(0, 1);
+const raceStep: fc.Arbitrary<RaceStep> = fc.oneof(
+  {
+    arbitrary: fc.record({ op: fc.constant('get' as const), process: processIndex, key, force: fc.boolean() }),
+    weight: 4,
+  },
+  fc.record({ op: fc.constant('invalidate' as const), process: processIndex, key }),
+  fc.record({ op: fc.constant('delete' as const), process: processIndex, key }),
+  fc.record({ op: fc.constant('set' as const), process: processIndex, key }),
+  { arbitrary: fc.record({ op: fc.constant('answer' as const), duringOutage: fc.boolean() }), weight: 4 },
+  fc.record({ op: fc.constant('lapse' as const), key }),
+  fc.record({ op: fc.constant('outage' as const), down: fc.boolean() }),
+  fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 90_000 }) }),
+);
+
+/**
+ * An authorization server with strict single-use refresh tokens: every token
+ * presented is consumed, a second presentation is recorded (and answered
+ * `invalid_grant`, as reuse detection does). Answers wait until the test
+ * lets the oldest one go, so steps interleave with calls in flight.
+ */
+class SingleUseServer implements TokenEndpoint {
+  readonly consumed = new Set<string>();
+  readonly reused: string[] = [];
+  readonly inFlight: { key: string; go: () => void }[] = [];
+  /** Answer at once (the end of a run, to let everything settle). */
+  auto = false;
+  #serial = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  async refresh(refreshToken: string, _options?: EndpointCallOptions): Promise<TokenSet> {
+    if (this.consumed.has(refreshToken)) {
+      this.reused.push(refreshToken);
+      throw new ReauthenticationRequiredError('invalid_grant');
+    }
+    this.consumed.add(refreshToken);
+    const key = refreshToken.split(':')[0]!;
+    if (!this.auto) await new Promise<void>((go) => this.inFlight.push({ key, go }));
+    const serial = ++this.#serial;
+    return {
+      accessToken: `${key}:access:${serial}`,
+      refreshToken: `${key}:refresh:${serial}`,
+      expiresAt: this.now() + 60_000,
+    };
+  }
+
+  clientCredentials(): Promise<TokenSet> {
+    return Promise.reject(new Error('not used'));
+  }
+
+  /** Lets every answer go, now and from now on. */
+  drain(): void {
+    this.auto = true;
+    for (const call of this.inFlight.splice(0)) call.go();
+  }
+}
+
+describe('rotation under races, lapsed locks and outages (fast-check)', () => {
+  it('never presents a refresh token twice, never loses a rotated set, never brings a deleted key back', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(raceStep, { minLength: 1, maxLength: 40 }), async (steps) => {
+        let time = 1_700_000_000_000;
+        const now = () => time;
+        const server = new SingleUseServer(now);
+        const shared = new LockableStore();
+        const caches = [0, 1].map(
+          () =>
+            new TokenCache({
+              endpoint: server,
+              store: shared.process(),
+              now,
+              refreshWindowMs: 30_000,
+              endpointConcurrency: 1, // holders queue behind each other's keys: their locks can lapse while queued
+              hookTimeoutMs: 1_000,
+              save: () => {},
+            }),
+        );
+        const outcomes: Promise<unknown>[] = [];
+        /** Records a call's outcome, checked once everything settled (a rejection is not unhandled meanwhile). */
+        const track = (outcome: Promise<unknown>) => {
+          outcome.catch(() => {});
+          outcomes.push(outcome);
+          return outcome;
+        };
+        /** Keys deleted, and not `set` since: the store must never hold them again. */
+        const deleted = new Set<string>();
+        let serial = 0;
+        const checkStore = () => {
+          expect(server.reused).toEqual([]);
+          for (const k of deleted) expect(shared.shared.get(k)).toBeUndefined();
+        };
+        const settleStep = () => new Promise((resolve) => setTimeout(resolve, 0));
+        for (const s of steps) {
+          if (s.op === 'get') {
+            const cache = caches[s.process]!;
+            track(
+              cache.getAccessToken(s.key, s.force ? { forceRefresh: true } : undefined).then((token) => {
+                expect(token.startsWith(`${s.key}:`)).toBe(true);
+              }),
+            );
+          } else if (s.op === 'invalidate') {
+            track(caches[s.process]!.invalidate(s.key));
+          } else if (s.op === 'delete') {
+            await track(caches[s.process]!.delete(s.key).then(() => deleted.add(s.key))).catch(() => {});
+          } else if (s.op === 'set') {
+            deleted.delete(s.key);
+            const n = ++serial;
+            track(
+              caches[s.process]!.set(s.key, {
+                accessToken: `${s.key}:login:${n}`,
+                refreshToken: `${s.key}:login-refresh:${n}`,
+                expiresAt: time + 60_000,
+              }),
+            );
+          } else if (s.op === 'answer') {
+            const call = server.inFlight.shift();
+            if (call !== undefined) {
+              if (s.duringOutage) shared.down = true; // the server answered; the store is gone before the write
+              call.go();
+            }
+          } else if (s.op === 'lapse') {
+            // A lock lapses only while its holder has not presented the token yet
+            // (queued, or between steps): once sent, no lock can help, and
+            // RedisTokenStore renews its locks while the call runs.
+            if (shared.isLocked(s.key) && !server.inFlight.some((call) => call.key === s.key)) shared.lapse(s.key);
+          } else if (s.op === 'outage') {
+            shared.down = s.down;
+          } else {
+            time += s.ms;
+          }
+          await settleStep();
+          checkStore();
+        }
+
+        // Let everything settle with the store back: every answer goes, each
+        // cache writes what it kept, and the shutdown drains its refreshes.
+        shared.down = false;
+        server.drain();
+        const results = await Promise.allSettled(outcomes);
+        for (const result of results) {
+          if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(RefreshkitError);
+        }
+        for (const cache of caches) await cache.close();
+        checkStore();
+        for (const k of KEYS) {
+          const record = shared.shared.get(k);
+          if (record === undefined || record.reauthenticationRequired) continue;
+          // A stored refresh token the server consumed means a rotated set was lost or rolled back.
+          const refreshToken = record.tokens.refreshToken;
+          if (refreshToken !== undefined) expect(server.consumed.has(refreshToken)).toBe(false);
+        }
       }),
       { numRuns: 150 },
     );

@@ -1,17 +1,21 @@
-import { unrefTimer } from './save-retrier.js';
+import { unrefTimer } from './unref-timer.js';
 
 /**
- * A clock that reads `Date.now()` at most once per `resolutionMs`, as
+ * A clock that reads the system clock at most once per `resolutionMs`, as
  * lru-cache does with `ttlResolution`: on the cache-hit path the system
  * clock costs about as much as everything else together.
  *
- * The reading is reused until a timer (unref'd, so it never keeps a process
- * alive) lets the next call read again. The clock therefore lags by at most
- * `resolutionMs` while the event loop turns. Only a long run of microtasks
- * that never yields to timers sees it lag longer; expiry is computed at
- * least a second short, so neither lag hands out an expired token.
+ * It answers the last reading plus `resolutionMs`, so it runs ahead of the
+ * system clock rather than behind it: a token is never served past an
+ * `expiresAt` because the reading was stale (at most `resolutionMs` early
+ * instead). The reading is renewed when a timer (unref'd, so it never keeps a
+ * process alive) lets the next call read again. Only a synchronous stretch
+ * longer than `resolutionMs` (the timer cannot fire) lets the real time pass
+ * the answer; such a stretch delays the use of any token it is handed anyway.
+ *
+ * @param read the system clock; injectable for tests.
  */
-export function coarseClock(resolutionMs: number): () => number {
+export function coarseClock(resolutionMs: number, read: () => number = Date.now): () => number {
   let reading = 0;
   let fresh = false;
   const expire = (): void => {
@@ -19,7 +23,7 @@ export function coarseClock(resolutionMs: number): () => number {
   };
   return () => {
     if (!fresh) {
-      reading = Date.now();
+      reading = read() + resolutionMs;
       fresh = true;
       unrefTimer(setTimeout(expire, resolutionMs));
     }

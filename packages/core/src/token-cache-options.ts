@@ -59,6 +59,18 @@ export interface TokenCacheOptions {
    */
   readonly save?: (key: string, tokens: TokenSet) => Promise<void> | void;
   /**
+   * Longest wait for one call of `load` or `save`. A hook that never settles
+   * would otherwise hang its key, every caller behind it, and `close()`. A
+   * `load` that overruns fails the refresh with `StoreUnavailableError`; a
+   * `save` that overruns counts as a failed save (`saveError`, retried with
+   * backoff). The hook itself is not cancelled: a late answer of an
+   * overrunning `save` can still land after a newer one, so keep hooks
+   * bounded themselves (a database statement timeout below this one).
+   * Range: integer from 1 to 2^31 - 1.
+   * @default 10_000
+   */
+  readonly hookTimeoutMs?: number;
+  /**
    * Most token-endpoint calls in flight at once, across all keys.
    * @default 8
    * Range: integer >= 1.

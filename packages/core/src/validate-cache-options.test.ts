@@ -3,6 +3,7 @@ import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-en
 import { MemoryStore } from './memory-store.js';
 import { TokenCache } from './token-cache.js';
 import type { TokenCacheOptions } from './token-cache-options.js';
+import { validateCacheOptions } from './validate-cache-options.js';
 
 const endpoint = new ScriptedEndpoint(new ManualClock().now);
 
@@ -47,6 +48,13 @@ describe('TokenCache options', () => {
       'Expected `allowedOrigins[0]` to be an http(s) origin with no path',
     ],
     ['origin not a URL', { allowedOrigins: ['api.example.com'] }, 'Expected `allowedOrigins[0]` to be an origin'],
+    [
+      'zero hook timeout',
+      { hookTimeoutMs: 0 },
+      'Expected `hookTimeoutMs` to be an integer from 1 to 2147483647, got `0`',
+    ],
+    ['infinite hook timeout', { hookTimeoutMs: Infinity }, 'Expected `hookTimeoutMs` to be an integer from 1 to'],
+    ['hook timeout beyond a timer', { hookTimeoutMs: 2 ** 31 }, 'Expected `hookTimeoutMs` to be an integer from 1 to'],
     ['clock not a function', { now: 5 }, 'Expected `now` to be a function, got `5` (number)'],
   ])('rejects %s with a message naming the option', (_name, override, message) => {
     const options = { endpoint, ...override } as unknown as TokenCacheOptions;
@@ -58,6 +66,11 @@ describe('TokenCache options', () => {
     const options = Object.freeze({ endpoint, allowedOrigins: Object.freeze(['https://api.example.com']) });
     expect(() => new TokenCache(options)).not.toThrow();
     expect(options).toEqual({ endpoint, allowedOrigins: ['https://api.example.com'] });
+  });
+
+  it('defaults hookTimeoutMs to 10 s', () => {
+    expect(validateCacheOptions({ endpoint }).hookTimeoutMs).toBe(10_000);
+    expect(validateCacheOptions({ endpoint, hookTimeoutMs: 250 }).hookTimeoutMs).toBe(250);
   });
 
   it('rejects a bad MemoryStore max', () => {

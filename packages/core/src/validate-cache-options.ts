@@ -20,6 +20,7 @@ export interface ResolvedCacheOptions {
   readonly refreshJitter: number;
   readonly load: TokenCacheOptions['load'];
   readonly save: TokenCacheOptions['save'];
+  readonly hookTimeoutMs: number;
   readonly endpointConcurrency: number;
   readonly endpointRateLimit: TokenCacheOptions['endpointRateLimit'];
   readonly fetch: typeof globalThis.fetch;
@@ -35,7 +36,11 @@ const DEFAULTS = {
   refreshWindowMs: 60_000,
   refreshJitter: 0.2,
   endpointConcurrency: 8,
+  hookTimeoutMs: 10_000,
 };
+
+/** Longest delay a timer accepts (`setTimeout` fires at once beyond it). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Validates every option once, at construction, and returns a new object:
@@ -62,6 +67,7 @@ export function validateCacheOptions(options: TokenCacheOptions): ResolvedCacheO
   assertNumberInRange('refreshJitter', merged.refreshJitter, 0, 1);
   if (load !== undefined) assertFunction('load', load);
   if (save !== undefined) assertFunction('save', save);
+  assertIntegerInRange('hookTimeoutMs', merged.hookTimeoutMs, 1, MAX_TIMER_MS);
   if (now !== undefined) assertFunction('now', now);
   if (random !== undefined) assertFunction('random', random);
   if (fetch !== undefined) assertFunction('fetch', fetch);
@@ -81,6 +87,7 @@ export function validateCacheOptions(options: TokenCacheOptions): ResolvedCacheO
     refreshJitter: merged.refreshJitter,
     load,
     save,
+    hookTimeoutMs: merged.hookTimeoutMs,
     endpointConcurrency: merged.endpointConcurrency,
     endpointRateLimit: endpointRateLimit && { ...endpointRateLimit },
     fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)),
