@@ -799,4 +799,21 @@ describe('OAuth2Endpoint with a TokenCache: a rotation is never thrown away for 
     expect(server.requests.map((r) => r.params.refresh_token)).toEqual(['rotated-0', 'rotated-1']);
     await cache.close();
   });
+
+  it('stores the refresh token of a 2xx whose access token is unusable, and presents it on the next refresh', async () => {
+    const { TokenCache } = await import('./token-cache.js');
+    const saved: (string | undefined)[] = [];
+    const { endpoint } = endpointWith();
+    const cache = new TokenCache({ endpoint, save: (_key, tokens) => void saved.push(tokens.refreshToken) });
+    server.handler = (_request, res, index) =>
+      index === 0
+        ? json(res, 200, { access_token: 'bad\r\ntoken', refresh_token: 'rotated-1', expires_in: 60 })
+        : json(res, 200, { access_token: 'access-2', refresh_token: 'rotated-2', expires_in: 60 });
+    await cache.set('user', { accessToken: 'access-0', refreshToken: 'rotated-0', expiresAt: Date.now() - 1 });
+    await expect(cache.getAccessToken('user')).rejects.toBeInstanceOf(InvalidTokenResponseError);
+    expect(await cache.getAccessToken('user')).toBe('access-2');
+    expect(server.requests.map((r) => r.params.refresh_token)).toEqual(['rotated-0', 'rotated-1']);
+    expect(saved).toEqual(['rotated-0', 'rotated-1', 'rotated-2']);
+    await cache.close();
+  });
 });

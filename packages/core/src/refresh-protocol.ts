@@ -297,6 +297,9 @@ export class RefreshProtocol {
         this.#rememberRefusal(key, error);
         throw error;
       }
+      const rotated = error instanceof InvalidTokenResponseError ? error.rotatedRefreshToken() : undefined;
+      if (rotated !== undefined && current !== undefined)
+        await this.#keepRotatedRefreshToken(key, current, rotated, run);
       if (!(error instanceof ReauthenticationRequiredError) || current === undefined) throw error;
       return this.#afterRejectedGrant(key, current, error);
     }
@@ -399,6 +402,27 @@ export class RefreshProtocol {
       tokens = Object.freeze({ ...tokens, refreshToken: previousRefreshToken });
     }
     return tokens;
+  }
+
+  /**
+   * The server answered 2xx with a new refresh token but an access token that
+   * cannot be used: it has probably consumed the one we sent, so the new one
+   * is stored (saved first) with the access token marked unusable, and the
+   * next caller refreshes with it. Written only over the record the refresh
+   * started from; anything newer wins. A store failure here is the caller's
+   * error to see: the refresh already failed.
+   */
+  async #keepRotatedRefreshToken(key: string, from: TokenRecord, rotated: string, run: RefreshRun): Promise<void> {
+    const tokens = Object.freeze({ ...from.tokens, refreshToken: rotated });
+    await this.#serially(key, async () => {
+      if (run.deleted) return;
+      await this.#saves?.save(key, tokens);
+      await this.#writeOver(key, (latest, version) =>
+        latest !== undefined && sameTokens(latest.tokens, from.tokens)
+          ? { ...unusable(latest), tokens, version }
+          : undefined,
+      );
+    });
   }
 
   /**
