@@ -3,7 +3,8 @@ import { InvalidTokenResponseError, TokenEndpointConfigurationError, TokenEndpoi
 import { describeUrl } from './describe-url.js';
 import { validateEndpointOptions, type OAuth2EndpointOptions, type ResolvedRetry } from './oauth2-endpoint-options.js';
 import { readBoundedText } from './read-body.js';
-import { backoffDelay, parseRetryAfter } from './retry-after.js';
+import { backoffDelay } from './backoff.js';
+import { parseRetryAfter } from './retry-after.js';
 import type { ClientCredentialsOptions, EndpointCallOptions, TokenEndpoint } from './token-endpoint.js';
 import { buildTokenRequest, type BuiltTokenRequest, type RequestDialect } from './token-request.js';
 import { interpretTokenResponse } from './token-response.js';
@@ -193,7 +194,13 @@ export class OAuth2Endpoint implements TokenEndpoint {
     // A hold another call started outlasts this call's own backoff: wait for it, not less.
     const holdLeft = this.#holdUntil - this.#now();
     const delay = Math.max(
-      retryAfterMs ?? backoffDelay(attempt, this.#retry.baseDelayMs, this.#retry.maxDelayMs, this.#random()),
+      retryAfterMs ??
+        backoffDelay(
+          attempt,
+          { baseMs: this.#retry.baseDelayMs, maxMs: this.#retry.maxDelayMs },
+          'full',
+          this.#random(),
+        ),
       holdLeft,
     );
     return this.#now() - firstAttemptAt + delay > this.#retry.maxElapsedMs ? undefined : delay;

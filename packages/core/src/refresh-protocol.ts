@@ -8,6 +8,7 @@ import {
   TokenEndpointConfigurationError,
   type ReauthenticationReason,
 } from './errors.js';
+import { backoffDelay } from './backoff.js';
 import { settleWithin } from './hook-timeout.js';
 import { refreshAtFor } from './refresh-schedule.js';
 import type { SaveRetrier } from './save-retrier.js';
@@ -56,12 +57,10 @@ const MIN_USABLE_MS = 1_000;
  * callers get the same error without an endpoint call for this long, doubling
  * with each refusal in a row up to the maximum, and then it is tried again.
  */
-const CLIENT_REFUSED_MIN_MS = 5_000;
-const CLIENT_REFUSED_MAX_MS = 300_000;
+const CLIENT_REFUSED_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
 
 /** Pauses between attempts to write a rotated set the store refused (it was unreachable). */
-const KEPT_WRITE_MIN_MS = 1_000;
-const KEPT_WRITE_MAX_MS = 30_000;
+const KEPT_WRITE_BACKOFF = { baseMs: 1_000, maxMs: 30_000 };
 
 /** Reads the shared source itself; every protocol step that decides on the record reads this way. */
 const FRESH: StoreReadOptions = Object.freeze({ fresh: true });
@@ -450,7 +449,7 @@ export class RefreshProtocol {
       (error instanceof ReauthenticationRequiredError && error.reason === 'invalid_grant');
     if (!refused) return;
     const inARow = (this.#refusals.get(key)?.inARow ?? 0) + 1;
-    const pause = Math.min(CLIENT_REFUSED_MAX_MS, CLIENT_REFUSED_MIN_MS * 2 ** (inARow - 1));
+    const pause = backoffDelay(inARow, CLIENT_REFUSED_BACKOFF, 'none', 0);
     this.#refusals.set(key, { error, until: this.#now() + pause, inARow });
   }
 
@@ -469,15 +468,12 @@ export class RefreshProtocol {
 
   #scheduleKeptWrite(key: string, kept: KeptSet): void {
     if (kept.timer !== undefined) return;
-    const base = Math.min(KEPT_WRITE_MAX_MS, KEPT_WRITE_MIN_MS * 2 ** kept.attempt);
     kept.attempt += 1;
-    kept.timer = setTimeout(
-      () => {
-        kept.timer = undefined;
-        if (this.#kept.get(key) === kept) this.writeKeptSoon(key);
-      },
-      base * (0.5 + this.#random() / 2),
-    );
+    const delay = backoffDelay(kept.attempt, KEPT_WRITE_BACKOFF, 'half', this.#random());
+    kept.timer = setTimeout(() => {
+      kept.timer = undefined;
+      if (this.#kept.get(key) === kept) this.writeKeptSoon(key);
+    }, delay);
     unrefTimer(kept.timer);
   }
 

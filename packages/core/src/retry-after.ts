@@ -10,8 +10,3 @@ export function parseRetryAfter(value: string | null, now: number): number | und
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }
-
-/** Jittered exponential backoff ("full jitter"): a random delay up to `base * 2^(attempt-1)`, capped. */
-export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, random: number): number {
-  return random * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-}

@@ -1,10 +1,11 @@
+import { backoffDelay } from './backoff.js';
 import { StoreUnavailableError } from './errors.js';
 import { settleWithin } from './hook-timeout.js';
 import type { TokenSet } from './token-set.js';
 import { unrefTimer } from './unref-timer.js';
 
-/** Longest pause between two attempts at a failed save. */
-const MAX_SAVE_DELAY_MS = 30_000;
+/** Pauses between attempts at a failed save: from 1 s, doubling, up to 30 s. */
+const SAVE_BACKOFF = { baseMs: 1_000, maxMs: 30_000 };
 
 interface PendingSave {
   readonly tokens: TokenSet;
@@ -100,15 +101,12 @@ export class SaveRetrier {
     } catch (error) {
       if (this.#pending.get(key) !== entry) return;
       this.#onError(key, error, entry.attempt);
-      const base = Math.min(MAX_SAVE_DELAY_MS, 1_000 * 2 ** (entry.attempt - 1));
+      const delay = backoffDelay(entry.attempt, SAVE_BACKOFF, 'half', this.#random());
       entry.attempt += 1;
-      entry.timer = setTimeout(
-        () => {
-          entry.timer = undefined;
-          if (this.#pending.get(key) === entry) void this.#enqueue(key, entry);
-        },
-        base * (0.5 + this.#random() / 2),
-      );
+      entry.timer = setTimeout(() => {
+        entry.timer = undefined;
+        if (this.#pending.get(key) === entry) void this.#enqueue(key, entry);
+      }, delay);
       unrefTimer(entry.timer);
     }
   }
