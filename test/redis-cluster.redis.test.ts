@@ -4,6 +4,7 @@ import { RedisTokenStore } from '@refreshkit/redis';
 import { IOREDIS_MAJORS, type IoredisMajor } from './support/redis-clients.js';
 import { TestRedisCluster } from './support/redis-cluster.js';
 import { ScriptedEndpoint } from './support/scripted-endpoint.js';
+import { waitFor } from './support/wait-for.js';
 
 let cluster: TestRedisCluster;
 const clients: { disconnect(): void }[] = [];
@@ -64,6 +65,22 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on a real Redis Cluster ($name Cl
     await a.cache.set('fenced', { accessToken: 'second', refreshToken: 'r2', expiresAt: Date.now() + 3_600_000 });
     expect(await b.store.compareAndSet('fenced', { ...seen, version: seen.version + 1 }, seen.version)).toBe(false);
     expect(await b.cache.getAccessToken('fenced')).toBe('second');
+    await Promise.all([a.store.close(), b.store.close()]);
+  });
+
+  it('drops another process’s L1 copy when a record on any node is deleted', async () => {
+    const endpoint = new ScriptedEndpoint(Date.now);
+    const [a, b] = [processOnCluster(endpoint, major), processOnCluster(endpoint, major)];
+    const keys = Array.from({ length: 12 }, (_, i) => `deleted-${i}`);
+    for (const key of keys) {
+      await a.cache.set(key, { accessToken: `token-${key}`, refreshToken: 'r', expiresAt: Date.now() + 3_600_000 });
+      expect(await b.cache.getAccessToken(key)).toBe(`token-${key}`);
+    }
+    for (const key of keys) await a.cache.delete(key);
+    await waitFor(
+      async () => (await Promise.all(keys.map((key) => b.store.get(key)))).every((found) => found === undefined),
+      'Every delete, seen by the other process',
+    );
     await Promise.all([a.store.close(), b.store.close()]);
   });
 });

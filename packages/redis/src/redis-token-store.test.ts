@@ -193,6 +193,28 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
       expect((await storeFor(prefix).get('k'))!.tokens.refreshToken).toBe('refresh-1');
     });
 
+    it('never presents a refresh token twice when the endpoint is slower than lockTtlMs: the held lock is renewed', async () => {
+      const { endpoint, caches } = await twoProcesses({ lockTtlMs: 300 });
+      await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
+      endpoint.hold();
+      const first = caches[0].getAccessToken('k');
+      await waitFor(async () => endpoint.calls.length === 1, 'the first refresh, at the endpoint', { intervalMs: 10 });
+      // The other process waits past the lock's lifetime; it must not take the lock and present refresh-old again.
+      let settled = false;
+      const second = caches[1].getAccessToken('k').then(
+        (token) => token,
+        (error: unknown) => error,
+      );
+      void second.finally(() => (settled = true));
+      while (!settled && endpoint.calls.length === 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(endpoint.calls).toEqual([{ grant: 'refresh_token', refreshToken: 'refresh-old' }]);
+      expect(await second).toBeInstanceOf(StoreUnavailableError);
+      endpoint.release();
+      expect(await first).toBe('access-1');
+      expect(await caches[1].getAccessToken('k')).toBe('access-1');
+      expect(endpoint.calls).toHaveLength(1);
+    });
+
     it('sees tokens another process set after the grant died, without calling the endpoint for the dead grant', async () => {
       const { endpoint, caches } = await twoProcesses();
       await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
