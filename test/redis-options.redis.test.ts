@@ -123,6 +123,10 @@ describe('RedisTokenStore options', () => {
     ],
     [{ redis: 'redis://127.0.0.1:1', prefix: 7 }, 'Expected `prefix` to be a string, got `number`'],
     [
+      { redis: 'redis://127.0.0.1:1', localMaxAgeMs: 10 },
+      'Expected `localMaxAgeMs` to be an integer from 100 to 86400000, got `10` (number)',
+    ],
+    [
       { redis: 'redis://127.0.0.1:1', localMax: 0 },
       'Expected `localMax` to be an integer from 1 to 4294967296, got `0` (number)',
     ],

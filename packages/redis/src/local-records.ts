@@ -1,11 +1,17 @@
 import { LRUCache } from 'lru-cache';
 import type { TokenRecord } from '@refreshkit/core';
 
-/** A record kept in process memory, with the id of the write that stored it. */
-export interface LocalEntry {
+/** What a Redis command found or wrote: a record and the id of the write that stored it. */
+export interface SeenRecord {
   readonly record: TokenRecord;
   /** The `w` field of the Redis record: matches the update message of that write. */
   readonly writeId: string | null;
+}
+
+/** A record kept in process memory. */
+export interface LocalEntry extends SeenRecord {
+  /** From this time (ms epoch) on, the next hit checks the record against Redis in the background. */
+  checkAt: number;
 }
 
 /** Bookkeeping for a key with reads or writes in flight; dropped when the last one ends. */
@@ -23,6 +29,8 @@ export interface LocalTicket {
   readonly seq: number;
   readonly epoch: number;
   readonly writeId: string | undefined;
+  /** When the command started (ms epoch): what it sees is known current from then. */
+  readonly startedAt: number;
 }
 
 /**
@@ -33,20 +41,26 @@ export interface LocalTicket {
  * write could land after that write's message and be served as current.
  * Bookkeeping exists only for keys with a command in flight, so nothing
  * grows with the number of keys beyond the LRU's `max`.
+ *
+ * Each entry is also due for a check against Redis `maxAgeMs` after the
+ * command that stored it started, which bounds how stale a copy can get
+ * when update messages are lost without the store noticing.
  */
 export class LocalRecords {
   readonly #entries: LRUCache<string, LocalEntry>;
+  readonly #maxAgeMs: number;
   readonly #watches = new Map<string, Watch>();
   /** Bumped when every entry is dropped (update messages may have been missed). */
   #epoch = 0;
 
-  constructor(max: number) {
+  constructor(max: number, maxAgeMs: number) {
     this.#entries = new LRUCache({ max });
+    this.#maxAgeMs = maxAgeMs;
   }
 
-  /** The hit path: the local record of `key`, if any. */
-  get(key: string): TokenRecord | undefined {
-    return this.#entries.get(key)?.record;
+  /** The hit path: the local entry of `key`, if any. */
+  get(key: string): LocalEntry | undefined {
+    return this.#entries.get(key);
   }
 
   /**
@@ -58,20 +72,31 @@ export class LocalRecords {
     if (watch === undefined) this.#watches.set(key, (watch = { seq: 0, users: 0 }));
     watch.users++;
     if (writeId !== undefined) (watch.writes ??= new Set()).add(writeId);
-    return { watch, seq: watch.seq, epoch: this.#epoch, writeId };
+    return { watch, seq: watch.seq, epoch: this.#epoch, writeId, startedAt: Date.now() };
   }
 
   /**
-   * Ends a command on `key`. `entry`: keep it, unless `key` was invalidated
+   * Ends a command on `key`. `seen`: keep it, unless `key` was invalidated
    * meanwhile (then drop the key); `null`: drop the key; `undefined`:
    * leave the local copy as it is (the command's outcome is unknown).
    */
-  end(key: string, ticket: LocalTicket, entry: LocalEntry | null | undefined): void {
+  end(key: string, ticket: LocalTicket, seen: SeenRecord | null | undefined): void {
     const { watch } = ticket;
     if (ticket.writeId !== undefined) watch.writes?.delete(ticket.writeId);
-    if (entry !== undefined) {
-      if (entry !== null && ticket.seq === watch.seq && ticket.epoch === this.#epoch) this.#entries.set(key, entry);
-      else this.#entries.delete(key);
+    if (seen !== undefined) {
+      if (seen !== null && ticket.seq === watch.seq && ticket.epoch === this.#epoch) {
+        // The same write seen again (a check, a lock's re-read): keep the
+        // record object the cache made, which serves hits without allocating.
+        const current = this.#entries.peek(key);
+        const same = current !== undefined && seen.writeId !== null && current.writeId === seen.writeId;
+        this.#entries.set(key, {
+          record: same ? current.record : seen.record,
+          writeId: seen.writeId,
+          checkAt: ticket.startedAt + this.#maxAgeMs,
+        });
+      } else {
+        this.#entries.delete(key);
+      }
     }
     if (--watch.users === 0 && this.#watches.get(key) === watch) this.#watches.delete(key);
   }

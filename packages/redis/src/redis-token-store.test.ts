@@ -361,6 +361,34 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
       );
     });
 
+    it('checks a copy older than localMaxAgeMs against Redis, so a lost message leaves it stale no longer', async () => {
+      const prefix = freshPrefix();
+      const [writer, reader] = [storeFor(prefix), storeFor(prefix, { localMaxAgeMs: 200 })];
+      await writer.compareAndSet('k', record(1, 'before'), undefined);
+      expect(await reader.get('k')).toMatchObject({ tokens: { accessToken: 'before' } });
+      // Another process deletes the record, and the message is lost.
+      await admin.del(`${prefix}{k}`);
+      expect(reader.get('k')).toMatchObject({ tokens: { accessToken: 'before' } });
+      await waitFor(async () => (await reader.get('k')) === undefined, 'the check of the aged copy', {
+        intervalMs: 20,
+      });
+    });
+
+    it('keeps serving a copy older than localMaxAgeMs while Redis is down', async () => {
+      if (!redis.owned) return;
+      const store = storeFor(freshPrefix(), { localMaxAgeMs: 100, operationTimeoutMs: 100 });
+      await store.compareAndSet('k', record(1, 'still-valid'), undefined);
+      await redis.stop();
+      try {
+        for (let step = 0; step < 8; step++) {
+          expect(store.get('k')).toMatchObject({ tokens: { accessToken: 'still-valid' } });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        await redis.restart();
+      }
+    });
+
     it('reads Redis for get(key, { fresh: true }) and L1 for a plain get', async () => {
       const prefix = freshPrefix();
       const store = storeFor(prefix);

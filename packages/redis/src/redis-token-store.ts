@@ -8,7 +8,7 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '@refreshkit/core';
-import { LocalRecords } from './local-records.js';
+import { LocalRecords, type LocalEntry } from './local-records.js';
 import { LockWatchdog } from './lock-watchdog.js';
 import { RecordCipher } from './record-cipher.js';
 import { RecordCodec } from './record-codec.js';
@@ -63,6 +63,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #timeoutMs: number;
   readonly #codec: RecordCodec;
   readonly #local: LocalRecords;
+  readonly #localMaxAgeMs: number;
   readonly #updates: UpdateListener;
   /** Write ids are this plus a counter: unique across processes, cheap to make. */
   readonly #writerId = randomBytes(9).toString('base64url');
@@ -87,7 +88,8 @@ export class RedisTokenStore implements TokenStore {
     this.#pollIntervalMs = valid.lockPollIntervalMs;
     this.#timeoutMs = valid.operationTimeoutMs;
     this.#codec = new RecordCodec(valid.encryptionKeys && new RecordCipher(valid.encryptionKeys));
-    this.#local = new LocalRecords(valid.localMax);
+    this.#localMaxAgeMs = valid.localMaxAgeMs;
+    this.#local = new LocalRecords(valid.localMax, valid.localMaxAgeMs);
     if (typeof valid.redis === 'string') {
       // Our own client, opened last so that no bad option leaves it behind.
       // It fails commands fast while disconnected, and reports connection
@@ -119,8 +121,9 @@ export class RedisTokenStore implements TokenStore {
     }
     const found = this.#local.get(key);
     if (found === undefined) return this.#read(key);
-    if (this.#held.size > 0 && !this.#cacheReadsFresh && this.#held.has(key)) return this.#readOr(key, found);
-    return found;
+    if (this.#held.size > 0 && !this.#cacheReadsFresh && this.#held.has(key)) return this.#readOr(key, found.record);
+    if (found.checkAt <= Date.now()) this.#recheck(key, found);
+    return found.record;
   }
 
   /** {@inheritDoc @refreshkit/core#TokenStore.compareAndSet} */
@@ -226,6 +229,20 @@ export class RedisTokenStore implements TokenStore {
       this.#listened = true;
     });
     await this.#listening;
+  }
+
+  /**
+   * Checks a local copy that is `localMaxAgeMs` old against Redis in the
+   * background, while callers keep being served the copy: the check replaces
+   * or drops it. One check at a time; when Redis cannot answer, the copy
+   * stays (an outage must not take valid tokens away) and is checked again
+   * `localMaxAgeMs` later.
+   */
+  #recheck(key: string, entry: LocalEntry): void {
+    entry.checkAt = Infinity;
+    this.#read(key).catch(() => {
+      entry.checkAt = Date.now() + this.#localMaxAgeMs;
+    });
   }
 
   /**

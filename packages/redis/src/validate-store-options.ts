@@ -10,6 +10,7 @@ export interface ValidStoreOptions {
   readonly lockPollIntervalMs: number;
   readonly operationTimeoutMs: number;
   readonly localMax: number;
+  readonly localMaxAgeMs: number;
   /** Key id → 32 key bytes, the encrypting key first; undefined without encryption. */
   readonly encryptionKeys: ReadonlyMap<string, Buffer> | undefined;
 }
@@ -124,6 +125,7 @@ export function validateStoreOptions(options: RedisTokenStoreOptions): ValidStor
     lockPollIntervalMs: integerOption('lockPollIntervalMs', options.lockPollIntervalMs, 250, 10, 60_000),
     operationTimeoutMs: integerOption('operationTimeoutMs', options.operationTimeoutMs, 2_000, 50, 60_000),
     localMax: integerOption('localMax', options.localMax, 10_000, 1, 2 ** 32),
+    localMaxAgeMs: integerOption('localMaxAgeMs', options.localMaxAgeMs, 60_000, 100, 86_400_000),
     encryptionKeys: encryptionKeysOption(options.encryptionKey),
   };
 }
