@@ -483,6 +483,18 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
     });
   });
 
+  describe('versions', () => {
+    it.each([0, 1.5, -1, Number.NaN, 2 ** 53])('refuses to write version %p, writing nothing', async (version) => {
+      const prefix = freshPrefix();
+      const store = storeFor(prefix);
+      await expect(store.compareAndSet('k', record(version, 'x'), undefined)).rejects.toThrow(
+        `Expected \`record.version\` to be a positive safe integer, got \`${String(version)}\``,
+      );
+      await expect(store.compareAndSet('k', record(1, 'x'), version)).rejects.toBeInstanceOf(TypeError);
+      expect(await admin.exists(`${prefix}{k}`)).toBe(0);
+    });
+  });
+
   describe('keys', () => {
     it('never lets two keys that are not well-formed Unicode share a record', async () => {
       const prefix = freshPrefix();

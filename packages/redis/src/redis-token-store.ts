@@ -129,8 +129,16 @@ export class RedisTokenStore implements TokenStore {
   /** {@inheritDoc @refreshkit/core#TokenStore.compareAndSet} */
   async compareAndSet(key: string, record: TokenRecord, expectedVersion: number | undefined): Promise<boolean> {
     const names = recordKeys(this.#prefix, key);
-    if (!isVersion(record.version) || (expectedVersion !== undefined && !isVersion(expectedVersion))) {
-      throw new TypeError('Expected versions to be positive safe integers');
+    // Only canonical integers reach the script, which compares versions as strings.
+    if (!isVersion(record.version)) {
+      throw new TypeError(
+        `Expected \`record.version\` to be a positive safe integer, got \`${String(record.version)}\``,
+      );
+    }
+    if (expectedVersion !== undefined && !isVersion(expectedVersion)) {
+      throw new TypeError(
+        `Expected \`expectedVersion\` to be a positive safe integer or undefined, got \`${String(expectedVersion)}\``,
+      );
     }
     const data = this.#codec.encode(record, names.record);
     const writeId = this.#nextWriteId();
