@@ -69,8 +69,9 @@ export interface RedisTokenStoreOptions {
   readonly localMax?: number;
   /**
    * How stale a local (L1) copy may get when update messages are lost
-   * unnoticed: a copy this old is checked against Redis in the background
-   * at its next read, and served meanwhile (and throughout an outage).
+   * unnoticed: a copy this old (to within 100 ms) is checked against Redis
+   * in the background at its next read, and served meanwhile (and
+   * throughout an outage).
    * Messages keep copies current well within this; it is the backstop.
    * @default 60_000
    * Range: integer from 100 to 86_400_000.
