@@ -40,7 +40,7 @@ async function seed(
 }
 
 describe('four processes sharing RedisTokenStore', () => {
-  it('hammer the same keys across several expiries: no reuse, no failure, one refresh per key per expiry', async () => {
+  it('hammer the same keys across several expiries (two on ioredis 6, two on ioredis 5): no reuse, no failure, one refresh per key per expiry', async () => {
     const server = await RotatingTokenServer.start(LIFETIME_SECONDS);
     const prefix = freshPrefix();
     const keys = ['k1', 'k2', 'k3', 'k4', 'k5'];
@@ -55,9 +55,11 @@ describe('four processes sharing RedisTokenStore', () => {
     );
     const { store } = await seed(prefix, server.tokenUrl, initial);
     try {
-      const children = Array.from({ length: PROCESSES }, () =>
+      // Half the processes on ioredis 6, half on ioredis 5: one record format, one lock, across majors.
+      const children = Array.from({ length: PROCESSES }, (_, index) =>
         spawnCacheProcess({
           redisUrl: redis.url,
+          ioredis: index % 2 === 0 ? 'ioredis' : 'ioredis5',
           prefix,
           tokenUrl: server.tokenUrl,
           clientId: BASIC_CLIENT.clientId,

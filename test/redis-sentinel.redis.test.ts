@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Redis } from 'ioredis';
 import { TokenCache } from '@refreshkit/core';
 import { RedisTokenStore } from '@refreshkit/redis';
+import { IOREDIS_MAJORS, type IoredisMajor } from './support/redis-clients.js';
 import { TestRedisSentinel } from './support/redis-sentinel.js';
 import { ScriptedEndpoint } from './support/scripted-endpoint.js';
 
 let sentinel: TestRedisSentinel;
-const clients: Redis[] = [];
+const clients: { disconnect(): void }[] = [];
 beforeAll(async () => {
   sentinel = await TestRedisSentinel.start();
 });
@@ -16,10 +16,10 @@ afterAll(async () => {
 });
 
 /** A cache in its own "process": its own Sentinel-backed client and store. */
-function processOnSentinel(endpoint: ScriptedEndpoint) {
-  const client = sentinel.client();
+function processOnSentinel(endpoint: ScriptedEndpoint, major: IoredisMajor) {
+  const client = sentinel.client(major);
   clients.push(client);
-  const store = new RedisTokenStore({ redis: client, prefix: 'sentinel:', lockPollIntervalMs: 20 });
+  const store = new RedisTokenStore({ redis: client, prefix: `sentinel-${major.module}:`, lockPollIntervalMs: 20 });
   return { cache: new TokenCache({ endpoint, store }), store };
 }
 
@@ -36,10 +36,10 @@ async function onceSettled<T>(attempt: () => Promise<T>): Promise<T> {
   }
 }
 
-describe('RedisTokenStore behind Redis Sentinel (a Sentinel-backed ioredis client)', () => {
+describe.each(IOREDIS_MAJORS)('RedisTokenStore behind Redis Sentinel (a Sentinel-backed $name client)', (major) => {
   it('makes one refresh across processes, and after a failover presents the rotated refresh token once', async () => {
     const endpoint = new ScriptedEndpoint(Date.now);
-    const [a, b] = [processOnSentinel(endpoint), processOnSentinel(endpoint)];
+    const [a, b] = [processOnSentinel(endpoint, major), processOnSentinel(endpoint, major)];
     await a.cache.set('alice', { accessToken: 'old', refreshToken: 'refresh-0', expiresAt: Date.now() - 1 });
 
     endpoint.hold();
@@ -57,7 +57,7 @@ describe('RedisTokenStore behind Redis Sentinel (a Sentinel-backed ioredis clien
     // presents it, once, and a process started afterwards reads the result.
     await onceSettled(() => b.cache.invalidate('alice'));
     expect(await onceSettled(() => b.cache.getAccessToken('alice'))).toBe('access-2');
-    const late = processOnSentinel(endpoint);
+    const late = processOnSentinel(endpoint, major);
     expect(await onceSettled(() => late.cache.getAccessToken('alice'))).toBe('access-2');
     expect(endpoint.calls.map((call) => call.refreshToken)).toEqual(['refresh-0', 'refresh-1']);
     await Promise.all([a.store.close(), b.store.close(), late.store.close()]);

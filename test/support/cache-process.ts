@@ -15,6 +15,8 @@ export interface CacheProcessConfig {
   readonly durationMs: number;
   readonly concurrency: number;
   readonly lockTtlMs: number;
+  /** Connect through a client of this ioredis package (otherwise the store connects to the URL itself). */
+  readonly ioredis?: 'ioredis' | 'ioredis5';
 }
 
 /** What a child reports. */
@@ -26,7 +28,16 @@ export interface CacheProcessReport {
 }
 
 const config = JSON.parse(process.argv[2]!) as CacheProcessConfig;
-const store = new RedisTokenStore({ redis: config.redisUrl, prefix: config.prefix, lockTtlMs: config.lockTtlMs });
+const client =
+  config.ioredis === undefined
+    ? undefined
+    : new (await import(config.ioredis)).Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+client?.on('error', () => {});
+const store = new RedisTokenStore({
+  redis: client ?? config.redisUrl,
+  prefix: config.prefix,
+  lockTtlMs: config.lockTtlMs,
+});
 const cache = new TokenCache({
   endpoint: new OAuth2Endpoint({
     tokenUrl: config.tokenUrl,
@@ -60,3 +71,4 @@ await cache.close();
 const report: CacheProcessReport = { calls, failures, errors, refreshes: cache.stats().refreshes };
 process.stdout.write(`${JSON.stringify(report)}\n`);
 await store.close();
+client?.disconnect();

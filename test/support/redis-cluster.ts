@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
+import type { IoredisMajor } from './redis-clients.js';
 import { killAll } from './kill-all.js';
 import { redisCli } from './redis-tools.js';
 import { waitFor } from './wait-for.js';
@@ -85,9 +86,10 @@ export class TestRedisCluster {
     return cluster;
   }
 
-  /** A new ioredis Cluster client. */
-  client(): Cluster {
-    const client = new Cluster(this.ports.map((port) => ({ host: '127.0.0.1', port })));
+  /** A new ioredis Cluster client (of the given major; ioredis 6 by default). */
+  client(major?: IoredisMajor): Cluster | ReturnType<IoredisMajor['cluster']> {
+    const nodes = this.ports.map((port) => ({ host: '127.0.0.1', port }));
+    const client = major === undefined ? new Cluster(nodes) : major.cluster(nodes);
     client.on('error', () => {});
     return client;
   }

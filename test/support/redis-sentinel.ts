@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { IoredisMajor } from './redis-clients.js';
 import { freePort } from './redis-server.js';
 import { killAll } from './kill-all.js';
 import { redisCli as cli } from './redis-tools.js';
@@ -75,7 +76,9 @@ export class TestRedisSentinel {
   async replicated(): Promise<void> {
     const offset = (port: number, field: string) =>
       cli(port, 'info', 'replication').then((info) => Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1]));
-    const [master, replica] = this.dataPorts;
+    // After a failover the two data nodes have swapped roles.
+    const master = await this.masterPort();
+    const replica = this.dataPorts.find((port) => port !== master);
     const target = await offset(master!, 'master_repl_offset');
     await waitFor(async () => (await offset(replica!, 'slave_repl_offset')) >= target, 'Replication');
   }
@@ -92,14 +95,15 @@ export class TestRedisSentinel {
     await waitFor(async () => (await cli(before, 'role')).startsWith('slave'), 'Demotion of the old master');
   }
 
-  /** A new Sentinel-backed ioredis client. */
-  client(): Redis {
-    const client = new Redis({
+  /** A new Sentinel-backed ioredis client (of the given major; ioredis 6 by default). */
+  client(major?: IoredisMajor): Redis | ReturnType<IoredisMajor['redis']> {
+    const options = {
       sentinels: [{ host: '127.0.0.1', port: this.sentinelPort }],
       name: MASTER_NAME,
       // A demoted master answers writes with READONLY until the client moves on.
-      reconnectOnError: (error) => error.message.startsWith('READONLY'),
-    });
+      reconnectOnError: (error: Error) => error.message.startsWith('READONLY'),
+    };
+    const client = major === undefined ? new Redis(options) : major.redis(undefined, options);
     client.on('error', () => {});
     return client;
   }

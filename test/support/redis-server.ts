@@ -86,6 +86,16 @@ export class TestRedis {
     if (child !== undefined) await killAll([child]);
   }
 
+  /** Freezes the private server (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void {
+    this.#process?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void {
+    this.#process?.kill('SIGCONT');
+  }
+
   /** A new client for this server. */
   client(): Redis {
     const client = new Redis(this.url, { maxRetriesPerRequest: 1 });

@@ -30,21 +30,10 @@ export class RecordCipher {
   readonly #keys: ReadonlyMap<string, Buffer>;
   readonly #current: string;
 
-  constructor(keys: readonly EncryptionKey[]) {
-    const map = new Map<string, Buffer>();
-    for (const [index, { id, key }] of keys.entries()) {
-      if (typeof id !== 'string' || id.length === 0) {
-        throw new TypeError(`Expected \`encryptionKey[${index}].id\` to be a non-empty string, got \`${String(id)}\``);
-      }
-      const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : Buffer.from(key);
-      if (bytes.length !== 32) {
-        throw new TypeError(`Expected \`encryptionKey[${index}].key\` to be 32 bytes, got ${bytes.length} bytes`);
-      }
-      map.set(id, bytes);
-    }
-    if (map.size === 0) throw new TypeError('Expected `encryptionKey` to hold at least one key');
-    this.#keys = map;
-    this.#current = keys[0]!.id;
+  /** @param keys key id → 32 key bytes (validated), the encrypting key first. */
+  constructor(keys: ReadonlyMap<string, Buffer>) {
+    this.#keys = keys;
+    this.#current = keys.keys().next().value!;
   }
 
   /** Encrypts `plaintext`, bound to `associatedData`. */

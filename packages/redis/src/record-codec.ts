@@ -39,12 +39,18 @@ export class RecordCodec {
 
   /**
    * The record stored as version `version` and data `data`.
-   * @throws CorruptRecordError naming `key` when the fields are malformed or fail to decrypt.
+   * @throws CorruptRecordError naming `key` when the fields are malformed or
+   * fail to decrypt; its `storedVersion` is set when the version is canonical,
+   * so that a compare-and-set on it can overwrite the record.
    */
-  decode(key: string, redisKey: string, version: string, data: string): TokenRecord {
-    const fail = (why: string, cause?: unknown) => new CorruptRecordError(key, why, { cause });
-    const parsedVersion = Number(version);
-    if (!Number.isSafeInteger(parsedVersion) || parsedVersion < 1) throw fail('the version is not a positive integer');
+  decode(key: string, redisKey: string, version: string | null, data: string | null): TokenRecord {
+    const parsedVersion = canonicalVersion(version);
+    if (parsedVersion === undefined) {
+      throw new CorruptRecordError(key, 'the version is not a positive integer in canonical form');
+    }
+    const fail = (why: string, cause?: unknown) =>
+      new CorruptRecordError(key, why, { cause, storedVersion: parsedVersion });
+    if (data === null) throw fail('the data is missing');
     let stored: StoredData;
     try {
       stored = JSON.parse(data) as StoredData;
@@ -82,6 +88,20 @@ export class RecordCodec {
       ...(stored.x === 1 && { reauthenticationRequired: true }),
     };
   }
+}
+
+const CANONICAL_VERSION = /^[1-9][0-9]{0,15}$/;
+
+/**
+ * `version` as a number when it is exactly how the store writes one: a
+ * positive safe integer in decimal with no sign, padding, exponent or
+ * fraction. Anything else (`01`, `1e0`, ` 1`, `1.0`) would compare unequal
+ * as a string in the compare-and-set script while equal as a number here.
+ */
+export function canonicalVersion(version: string | null): number | undefined {
+  if (version === null || !CANONICAL_VERSION.test(version)) return undefined;
+  const parsed = Number(version);
+  return Number.isSafeInteger(parsed) ? parsed : undefined;
 }
 
 function isSealed(value: unknown): value is SealedTokens {

@@ -4,16 +4,37 @@
  * scripts that touch them together are cluster-safe.
  */
 export interface RecordKeys {
-  /** Hash holding `v` (version) and `d` (record data). */
+  /** Hash holding `v` (version), `d` (record data) and `w` (the write's id). */
   readonly record: string;
-  /** `SET NX PX` refresh lock. */
+  /** The refresh lock: a string holding its holder's id, with a TTL. */
   readonly lock: string;
-  /** Pub/sub channel announcing a new record version. */
+  /** Pub/sub channel announcing every write and delete of the record. */
   readonly channel: string;
 }
 
-/** The names of `key`'s record, lock and channel under `prefix`. */
+const CHANNEL_SUFFIX = '}:updated';
+
+/**
+ * The names of `key`'s record, lock and channel under `prefix`.
+ *
+ * @throws TypeError when `key` is not well-formed Unicode: Redis keys are
+ * UTF-8, where every lone surrogate becomes U+FFFD, so two such keys would
+ * share one record (one user reading another's tokens).
+ */
 export function recordKeys(prefix: string, key: string): RecordKeys {
+  if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new TypeError('Expected `key` to be well-formed Unicode, got a string with a lone surrogate');
+  }
   const base = `${prefix}{${key}}`;
-  return { record: base, lock: `${base}:lock`, channel: `${base}:updated` };
+  return { record: base, lock: `${base}:lock`, channel: `${base}${CHANNEL_SUFFIX.slice(1)}` };
+}
+
+/** The `PSUBSCRIBE` pattern matching the channel of every key under `prefix`. */
+export function channelPattern(prefix: string): string {
+  return `${prefix.replace(/[\\*?[\]]/g, '\\$&')}{*${CHANNEL_SUFFIX}`;
+}
+
+/** The cache key whose channel is `channel` (a channel matching {@link channelPattern}). */
+export function keyOfChannel(prefix: string, channel: string): string {
+  return channel.slice(prefix.length + 1, -CHANNEL_SUFFIX.length);
 }

@@ -1,14 +1,31 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { EncryptionKey } from './record-cipher.js';
 
-/** An ioredis client: a single node, Sentinel-backed, or a Cluster. */
-export type RedisClient = Redis | Cluster;
+/**
+ * The part of an ioredis client the store uses: a single node, a
+ * Sentinel-backed client, or a `Cluster`, from ioredis 5 or 6. Structural
+ * rather than ioredis's own class, so that a client from either major (or
+ * from a second copy of ioredis in `node_modules`) type-checks.
+ */
+export interface RedisClient {
+  /** `true` for an ioredis `Cluster`. */
+  readonly isCluster: boolean;
+  evalsha(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
+  psubscribe(...patterns: string[]): Promise<unknown>;
+  /** A new connection with the same options (the store's pub/sub connection). */
+  duplicate(): RedisClient;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis's listeners take any arguments
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  quit(): Promise<unknown>;
+}
 
 /** Options of {@link RedisTokenStore}. */
 export interface RedisTokenStoreOptions {
   /**
-   * An ioredis client (`Redis`, a Sentinel-backed `Redis`, or `Cluster`), or
-   * a `redis://` URL for the store to connect (and close) itself. Required.
+   * An ioredis client (`Redis`, a Sentinel-backed `Redis`, or `Cluster`;
+   * ioredis 5 or 6), or a `redis://` / `rediss://` URL for the store to
+   * connect (and close) itself. Required.
    */
   readonly redis: RedisClient | string;
   /**
@@ -17,9 +34,10 @@ export interface RedisTokenStoreOptions {
    */
   readonly prefix?: string;
   /**
-   * Lifetime of a refresh lock. A holder that dies mid-refresh blocks the
-   * key this long at most; keep it above the endpoint's worst case
-   * (`timeoutMs` × `retry.maxAttempts` plus backoff).
+   * Lifetime of a refresh lock in Redis. A live holder renews it every
+   * third of this, for as long as it holds it; a holder that dies
+   * mid-refresh blocks the key this long at most. A holder that cannot
+   * renew in time is told (`StoreLock.lost`) before the lock would lapse.
    * @default 30_000
    * Range: integer from 100 to 600_000.
    */
@@ -49,4 +67,14 @@ export interface RedisTokenStoreOptions {
    * Range: integer >= 1.
    */
   readonly localMax?: number;
+  /**
+   * How stale a local (L1) copy may get when update messages are lost
+   * unnoticed: a copy this old (to within 100 ms) is checked against Redis
+   * in the background at its next read, and served meanwhile (and
+   * throughout an outage).
+   * Messages keep copies current well within this; it is the backstop.
+   * @default 60_000
+   * Range: integer from 100 to 86_400_000.
+   */
+  readonly localMaxAgeMs?: number;
 }

@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import type { Redis } from 'ioredis';
 import {
   CorruptRecordError,
   ReauthenticationRequiredError,
@@ -9,15 +8,17 @@ import {
   TokenCache,
   type TokenRecord,
 } from '@refreshkit/core';
+import { IOREDIS_MAJORS } from '../../../test/support/redis-clients.js';
 import { TestRedis } from '../../../test/support/redis-server.js';
-import { ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
+import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
 import { waitFor } from '../../../test/support/wait-for.js';
 import { RedisTokenStore } from './redis-token-store.js';
 import type { RedisTokenStoreOptions } from './redis-token-store-options.js';
 
 let redis: TestRedis;
-let admin: Redis;
+let admin: ReturnType<TestRedis['client']>;
 const stores: RedisTokenStore[] = [];
+const clients: { disconnect(): void }[] = [];
 let prefixSerial = 0;
 
 beforeAll(async () => {
@@ -30,14 +31,8 @@ afterAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((store) => store.close()));
+  for (const client of clients.splice(0)) client.disconnect();
 });
-
-/** A store on its own prefix, standing in for one process. */
-function storeFor(prefix: string, options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
-  const store = new RedisTokenStore({ redis: redis.url, prefix, lockPollIntervalMs: 20, ...options });
-  stores.push(store);
-  return store;
-}
 
 function freshPrefix(): string {
   return `test${++prefixSerial}-${Date.now()}:`;
@@ -53,205 +48,471 @@ function record(version: number, accessToken: string, refreshToken = `r-${access
   };
 }
 
-describe('RedisTokenStore records', () => {
-  it('round-trips a record and keeps Infinity for unknown expiry', async () => {
-    const prefix = freshPrefix();
-    const store = storeFor(prefix);
-    const forever: TokenRecord = {
-      tokens: { accessToken: 'a' },
-      version: 1,
-      refreshAt: Infinity,
-      usableUntil: Infinity,
-    };
-    expect(await store.compareAndSet('k', forever, undefined)).toBe(true);
-    expect(await storeFor(prefix).get('k')).toEqual(forever);
-  });
-
-  it('never lets a writer holding an older version overwrite a newer record', async () => {
-    const prefix = freshPrefix();
-    const [first, second] = [storeFor(prefix), storeFor(prefix)];
-    expect(await first.compareAndSet('k', record(1, 'one'), undefined)).toBe(true);
-    expect(await second.compareAndSet('k', record(2, 'two'), 1)).toBe(true);
-    // `first` still believes version 1 is current: its write is fenced off.
-    expect(await first.compareAndSet('k', record(2, 'stale'), 1)).toBe(false);
-    expect(await first.compareAndSet('k', record(1, 'again'), undefined)).toBe(false);
-    expect((await first.get('k'))!.tokens.accessToken).toBe('two');
-  });
-
-  it('encrypts tokens at rest, round-trips, rotates keys, and rejects a wrong key with CorruptRecordError', async () => {
-    const prefix = freshPrefix();
-    const oldKey = { id: 'k1', key: randomBytes(32) };
-    const newKey = { id: 'k2', key: randomBytes(32).toString('base64') };
-    const writer = storeFor(prefix, { encryptionKey: oldKey });
-    await writer.compareAndSet('k', record(1, 'SENTINEL-ACCESS', 'SENTINEL-REFRESH'), undefined);
-
-    const raw = JSON.stringify(await admin.hgetall(`${prefix}{k}`));
-    expect(raw).not.toContain('SENTINEL');
-
-    const rotated = storeFor(prefix, { encryptionKey: [newKey, oldKey] });
-    expect((await rotated.get('k'))!.tokens.refreshToken).toBe('SENTINEL-REFRESH');
-
-    const wrong = storeFor(prefix, { encryptionKey: { id: 'k1', key: randomBytes(32) } });
-    const error = await Promise.resolve(wrong.get('k')).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CorruptRecordError);
-    expect((error as Error).message).toBe(
-      'Stored record for key `k` is unreadable: decryption failed under key id `k1` (wrong key or tampered record)',
-    );
-    const plain = await Promise.resolve(storeFor(prefix).get('k')).catch((e: unknown) => e);
-    expect(plain).toBeInstanceOf(CorruptRecordError);
-  });
-
-  it('refuses a record copied to another key (the key name is bound into the ciphertext)', async () => {
-    const prefix = freshPrefix();
-    const encryptionKey = { id: 'k1', key: randomBytes(32) };
-    await storeFor(prefix, { encryptionKey }).compareAndSet('alice', record(1, 'alice-token'), undefined);
-    await admin.copy(`${prefix}{alice}`, `${prefix}{mallory}`);
-    await expect(Promise.resolve(storeFor(prefix, { encryptionKey }).get('mallory'))).rejects.toBeInstanceOf(
-      CorruptRecordError,
-    );
-  });
-
-  it.each([
-    ['a bad version', { v: 'x', d: '{}' }],
-    ['data that is not JSON', { v: '1', d: 'not json' }],
-    ['tokens without an access token', { v: '1', d: '{"t":{"refreshToken":"r"},"r":1,"u":2}' }],
-    ['a non-numeric schedule', { v: '1', d: '{"t":{"accessToken":"a"},"r":"soon","u":2}' }],
-  ])('reports %s as CorruptRecordError, and a cache leaves it untouched', async (_name, fields) => {
-    const prefix = freshPrefix();
-    await admin.hset(`${prefix}{k}`, fields);
-    const cache = new TokenCache({ endpoint: new ScriptedEndpoint(Date.now), store: storeFor(prefix) });
-    await expect(cache.getAccessToken('k')).rejects.toBeInstanceOf(CorruptRecordError);
-    expect(await admin.hgetall(`${prefix}{k}`)).toEqual(fields);
-  });
-
-  it('keeps keys Redis-Cluster-safe: record, lock and channel share one hash tag', async () => {
-    const prefix = freshPrefix();
-    const store = storeFor(prefix);
-    await store.compareAndSet('user:42', record(1, 'a'), undefined);
-    const lock = await store.lock('user:42');
-    const keys = await admin.keys(`${prefix}*`);
-    expect(keys.sort()).toEqual([`${prefix}{user:42}`, `${prefix}{user:42}:lock`]);
-    await lock.release();
-    expect(await admin.exists(`${prefix}{user:42}:lock`)).toBe(0);
-  });
-
-  it('shows neither tokens nor key material in inspect', async () => {
-    const store = storeFor(freshPrefix(), { encryptionKey: { id: 'k1', key: Buffer.alloc(32, 7) } });
-    await store.compareAndSet('k', record(1, 'SENTINEL-INSPECT'), undefined);
-    expect(inspect(store, { depth: 10, showHidden: true })).not.toContain('SENTINEL');
-    expect(inspect(store, { depth: 10, showHidden: true })).not.toContain(Buffer.alloc(32, 7).toString('base64'));
-  });
-
-  it('rejects bad options with a TypeError naming the option', () => {
-    expect(() => new RedisTokenStore({ redis: 42 as never })).toThrow('Expected `redis` to be an ioredis client');
-    expect(() => new RedisTokenStore({ redis: admin, lockTtlMs: 5 })).toThrow(
-      'Expected `lockTtlMs` to be an integer from 100 to 600000, got `5` (number)',
-    );
-    expect(() => new RedisTokenStore({ redis: admin, encryptionKey: { id: 'k', key: Buffer.alloc(16) } })).toThrow(
-      'Expected `encryptionKey[0].key` to be 32 bytes, got 16 bytes',
-    );
-  });
-});
-
-describe('RedisTokenStore across processes', () => {
-  async function twoProcesses(options: Partial<RedisTokenStoreOptions> = {}) {
-    const prefix = freshPrefix();
-    const endpoint = new ScriptedEndpoint(Date.now);
-    const caches = [0, 1].map(() => new TokenCache({ endpoint, store: storeFor(prefix, options) }));
-    return { prefix, endpoint, caches: caches as [TokenCache, TokenCache] };
+describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
+  /** A store on its own client, standing in for one process. */
+  function storeFor(prefix: string, options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
+    const client = major.redis(redis.url, { maxRetriesPerRequest: 1 });
+    client.on('error', () => {});
+    clients.push(client);
+    const store = new RedisTokenStore({ redis: client, prefix, lockPollIntervalMs: 20, ...options });
+    stores.push(store);
+    return store;
   }
 
-  it('coalesces concurrent refreshes in two caches sharing Redis into one endpoint call', async () => {
-    const { endpoint, caches } = await twoProcesses();
-    await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
-    endpoint.hold();
-    const callers = [...caches, ...caches].flatMap((cache) =>
-      Array.from({ length: 50 }, () => cache.getAccessToken('k')),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    endpoint.release();
-    const tokens = await Promise.all(callers);
-    expect(new Set(tokens)).toEqual(new Set(['access-1']));
-    expect(endpoint.calls).toEqual([{ grant: 'refresh_token', refreshToken: 'refresh-old' }]);
+  describe('records', () => {
+    it('round-trips a record and keeps Infinity for unknown expiry', async () => {
+      const prefix = freshPrefix();
+      const store = storeFor(prefix);
+      const forever: TokenRecord = {
+        tokens: { accessToken: 'a' },
+        version: 1,
+        refreshAt: Infinity,
+        usableUntil: Infinity,
+      };
+      expect(await store.compareAndSet('k', forever, undefined)).toBe(true);
+      expect(await storeFor(prefix).get('k')).toEqual(forever);
+    });
+
+    it('never lets a writer holding an older version overwrite a newer record', async () => {
+      const prefix = freshPrefix();
+      const [first, second] = [storeFor(prefix), storeFor(prefix)];
+      expect(await first.compareAndSet('k', record(1, 'one'), undefined)).toBe(true);
+      expect(await second.compareAndSet('k', record(2, 'two'), 1)).toBe(true);
+      // `first` still believes version 1 is current: its write is fenced off.
+      expect(await first.compareAndSet('k', record(2, 'stale'), 1)).toBe(false);
+      expect(await first.compareAndSet('k', record(1, 'again'), undefined)).toBe(false);
+      expect((await first.get('k'))!.tokens.accessToken).toBe('two');
+    });
+
+    it('encrypts tokens at rest, round-trips, rotates keys, and rejects a wrong key with CorruptRecordError', async () => {
+      const prefix = freshPrefix();
+      const oldKey = { id: 'k1', key: randomBytes(32) };
+      const newKey = { id: 'k2', key: randomBytes(32).toString('base64') };
+      const writer = storeFor(prefix, { encryptionKey: oldKey });
+      await writer.compareAndSet('k', record(1, 'SENTINEL-ACCESS', 'SENTINEL-REFRESH'), undefined);
+
+      const raw = JSON.stringify(await admin.hgetall(`${prefix}{k}`));
+      expect(raw).not.toContain('SENTINEL');
+
+      const rotated = storeFor(prefix, { encryptionKey: [newKey, oldKey] });
+      expect((await rotated.get('k'))!.tokens.refreshToken).toBe('SENTINEL-REFRESH');
+
+      const wrong = storeFor(prefix, { encryptionKey: { id: 'k1', key: randomBytes(32) } });
+      const error = await Promise.resolve(wrong.get('k')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptRecordError);
+      expect((error as Error).message).toBe(
+        'Stored record for key `k` is unreadable: decryption failed under key id `k1` (wrong key or tampered record)',
+      );
+      const plain = await Promise.resolve(storeFor(prefix).get('k')).catch((e: unknown) => e);
+      expect(plain).toBeInstanceOf(CorruptRecordError);
+    });
+
+    it('refuses a record copied to another key (the key name is bound into the ciphertext)', async () => {
+      const prefix = freshPrefix();
+      const encryptionKey = { id: 'k1', key: randomBytes(32) };
+      await storeFor(prefix, { encryptionKey }).compareAndSet('alice', record(1, 'alice-token'), undefined);
+      await admin.copy(`${prefix}{alice}`, `${prefix}{mallory}`);
+      await expect(Promise.resolve(storeFor(prefix, { encryptionKey }).get('mallory'))).rejects.toBeInstanceOf(
+        CorruptRecordError,
+      );
+    });
+
+    it.each([
+      ['a bad version', { v: 'x', d: '{}' }],
+      ['data that is not JSON', { v: '1', d: 'not json' }],
+      ['tokens without an access token', { v: '1', d: '{"t":{"refreshToken":"r"},"r":1,"u":2}' }],
+      ['a non-numeric schedule', { v: '1', d: '{"t":{"accessToken":"a"},"r":"soon","u":2}' }],
+    ])('reports %s as CorruptRecordError, and a cache leaves it untouched', async (_name, fields) => {
+      const prefix = freshPrefix();
+      await admin.hset(`${prefix}{k}`, fields);
+      const cache = new TokenCache({ endpoint: new ScriptedEndpoint(Date.now), store: storeFor(prefix) });
+      await expect(cache.getAccessToken('k')).rejects.toBeInstanceOf(CorruptRecordError);
+      expect(await admin.hgetall(`${prefix}{k}`)).toEqual(fields);
+    });
+
+    it('keeps keys Redis-Cluster-safe: record, lock and channel share one hash tag', async () => {
+      const prefix = freshPrefix();
+      const store = storeFor(prefix);
+      await store.compareAndSet('user:42', record(1, 'a'), undefined);
+      const lock = await store.lock('user:42');
+      const keys = await admin.keys(`${prefix}*`);
+      expect(keys.sort()).toEqual([`${prefix}{user:42}`, `${prefix}{user:42}:lock`]);
+      await lock.release();
+      expect(await admin.exists(`${prefix}{user:42}:lock`)).toBe(0);
+    });
+
+    it('shows neither tokens nor key material in inspect', async () => {
+      const store = storeFor(freshPrefix(), { encryptionKey: { id: 'k1', key: Buffer.alloc(32, 7) } });
+      await store.compareAndSet('k', record(1, 'SENTINEL-INSPECT'), undefined);
+      expect(inspect(store, { depth: 10, showHidden: true })).not.toContain('SENTINEL');
+      expect(inspect(store, { depth: 10, showHidden: true })).not.toContain(Buffer.alloc(32, 7).toString('base64'));
+    });
   });
 
-  it('lets another process see a refresh at its next refresh-window check without a second endpoint call', async () => {
-    const { endpoint, caches } = await twoProcesses();
-    await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() + 3_600_000 });
-    expect(await caches[1].getAccessToken('k')).toBe('old'); // now in process 1's L1
-    expect(await caches[0].getAccessToken('k', { forceRefresh: true })).toBe('access-1');
-    await caches[1].invalidate('k', 'old'); // process 1 had only its L1 copy: the write is fenced, then re-read
-    expect(await caches[1].getAccessToken('k')).toBe('access-1');
-    expect(endpoint.calls).toHaveLength(1);
-  });
-
-  it('takes over after the lock TTL when the holder dies mid-refresh, leaving a readable record', async () => {
-    const { prefix, endpoint, caches } = await twoProcesses({ lockTtlMs: 300 });
-    await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
-    // A "dead" holder: takes the lock and never releases it.
-    const deadHolder = storeFor(prefix, { lockTtlMs: 300 });
-    await deadHolder.lock('k');
-    const started = Date.now();
-    expect(await caches[1].getAccessToken('k')).toBe('access-1');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
-    expect(endpoint.calls).toHaveLength(1);
-    expect((await storeFor(prefix).get('k'))!.tokens.refreshToken).toBe('refresh-1');
-  });
-
-  it('sees tokens another process set after the grant died, without calling the endpoint for the dead grant', async () => {
-    const { endpoint, caches } = await twoProcesses();
-    await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
-    endpoint.next = () => Promise.reject(new ReauthenticationRequiredError('invalid_grant'));
-    await expect(caches[0].getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
-    await expect(caches[0].getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
-    expect(endpoint.calls).toHaveLength(1);
-    // The user signs in again, through the other process.
-    await caches[1].set('k', { accessToken: 'after-login', refreshToken: 'r2', expiresAt: Date.now() + 3_600_000 });
-    expect(await caches[0].getAccessToken('k')).toBe('after-login');
-    expect(endpoint.calls).toHaveLength(1);
-  });
-
-  it('adopts the newer record instead of declaring the grant dead when it lost a rotation race', async () => {
-    const { prefix, endpoint, caches } = await twoProcesses();
-    await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
-    const other = storeFor(prefix);
-    endpoint.next = async () => {
-      // Another process, whose lock had lapsed, rotated first and stored its record.
-      const current = (await other.get('k'))!;
-      await other.compareAndSet('k', record(current.version + 1, 'theirs'), current.version);
-      throw new ReauthenticationRequiredError('invalid_grant');
-    };
-    expect(await caches[0].getAccessToken('k')).toBe('theirs');
-  });
-});
-
-describe('RedisTokenStore outage', () => {
-  it('serves valid tokens from L1 while Redis is down, fails refreshes with StoreUnavailableError, and recovers', async () => {
-    if (!redis.owned) return; // cannot restart a server given by REDIS_URL
-    const prefix = freshPrefix();
-    const endpoint = new ScriptedEndpoint(Date.now);
-    const store = storeFor(prefix, { operationTimeoutMs: 200 });
-    const cache = new TokenCache({ endpoint, store });
-    await cache.set('valid', { accessToken: 'still-valid', refreshToken: 'r1', expiresAt: Date.now() + 3_600_000 });
-    await cache.set('expired', { accessToken: 'gone', refreshToken: 'r2', expiresAt: Date.now() + 3_600_000 });
-    await cache.getAccessToken('expired');
-
-    await redis.stop();
-    try {
-      expect(await cache.getAccessToken('valid')).toBe('still-valid');
-      await cache.invalidate('expired').catch(() => false);
-      const error = await cache.getAccessToken('expired', { forceRefresh: true }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect(endpoint.calls).toHaveLength(0);
-      expect(await cache.getAccessToken('valid')).toBe('still-valid');
-    } finally {
-      await redis.restart();
+  describe('across processes', () => {
+    async function twoProcesses(options: Partial<RedisTokenStoreOptions> = {}) {
+      const prefix = freshPrefix();
+      const endpoint = new ScriptedEndpoint(Date.now);
+      const caches = [0, 1].map(() => new TokenCache({ endpoint, store: storeFor(prefix, options) }));
+      return { prefix, endpoint, caches: caches as [TokenCache, TokenCache] };
     }
-    await waitFor(
-      async () => (await cache.getAccessToken('expired', { forceRefresh: true }).catch(() => '')) !== '',
-      'A refresh after Redis came back',
-      { timeoutMs: 10_000 },
+
+    it('coalesces concurrent refreshes in two caches sharing Redis into one endpoint call', async () => {
+      const { endpoint, caches } = await twoProcesses();
+      await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
+      endpoint.hold();
+      const callers = [...caches, ...caches].flatMap((cache) =>
+        Array.from({ length: 50 }, () => cache.getAccessToken('k')),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      endpoint.release();
+      const tokens = await Promise.all(callers);
+      expect(new Set(tokens)).toEqual(new Set(['access-1']));
+      expect(endpoint.calls).toEqual([{ grant: 'refresh_token', refreshToken: 'refresh-old' }]);
+    });
+
+    it('lets another process see a refresh at its next refresh-window check without a second endpoint call', async () => {
+      const { endpoint, caches } = await twoProcesses();
+      await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() + 3_600_000 });
+      expect(await caches[1].getAccessToken('k')).toBe('old'); // now in process 1's L1
+      expect(await caches[0].getAccessToken('k', { forceRefresh: true })).toBe('access-1');
+      await caches[1].invalidate('k', 'old'); // process 1 had only its L1 copy: the write is fenced, then re-read
+      expect(await caches[1].getAccessToken('k')).toBe('access-1');
+      expect(endpoint.calls).toHaveLength(1);
+    });
+
+    it('takes over after the lock TTL when the holder dies mid-refresh, leaving a readable record', async () => {
+      const { prefix, endpoint, caches } = await twoProcesses({ lockTtlMs: 300 });
+      await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
+      // A dead holder: its lock is in Redis, and nobody renews or releases it.
+      await admin.set(`${prefix}{k}:lock`, 'dead-holder', 'PX', 300);
+      const started = Date.now();
+      expect(await caches[1].getAccessToken('k')).toBe('access-1');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+      expect(endpoint.calls).toHaveLength(1);
+      expect((await storeFor(prefix).get('k'))!.tokens.refreshToken).toBe('refresh-1');
+    });
+
+    it('never presents a refresh token twice when the endpoint is slower than lockTtlMs: the held lock is renewed', async () => {
+      const { endpoint, caches } = await twoProcesses({ lockTtlMs: 300 });
+      await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
+      endpoint.hold();
+      const first = caches[0].getAccessToken('k');
+      await waitFor(async () => endpoint.calls.length === 1, 'the first refresh, at the endpoint', { intervalMs: 10 });
+      // The other process waits past the lock's lifetime; it must not take the lock and present refresh-old again.
+      let settled = false;
+      const second = caches[1].getAccessToken('k').then(
+        (token) => token,
+        (error: unknown) => error,
+      );
+      void second.finally(() => (settled = true));
+      while (!settled && endpoint.calls.length === 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(endpoint.calls).toEqual([{ grant: 'refresh_token', refreshToken: 'refresh-old' }]);
+      expect(await second).toBeInstanceOf(StoreUnavailableError);
+      endpoint.release();
+      expect(await first).toBe('access-1');
+      expect(await caches[1].getAccessToken('k')).toBe('access-1');
+      expect(endpoint.calls).toHaveLength(1);
+    });
+
+    it('sees tokens another process set after the grant died, without calling the endpoint for the dead grant', async () => {
+      const { endpoint, caches } = await twoProcesses();
+      await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
+      endpoint.next = () => Promise.reject(new ReauthenticationRequiredError('invalid_grant'));
+      await expect(caches[0].getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+      await expect(caches[0].getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+      expect(endpoint.calls).toHaveLength(1);
+      // The user signs in again, through the other process.
+      await caches[1].set('k', { accessToken: 'after-login', refreshToken: 'r2', expiresAt: Date.now() + 3_600_000 });
+      expect(await caches[0].getAccessToken('k')).toBe('after-login');
+      expect(endpoint.calls).toHaveLength(1);
+    });
+
+    it('adopts the newer record instead of declaring the grant dead when it lost a rotation race', async () => {
+      const { prefix, endpoint, caches } = await twoProcesses();
+      await caches[0].set('k', { accessToken: 'old', refreshToken: 'refresh-old', expiresAt: Date.now() - 1 });
+      const other = storeFor(prefix);
+      endpoint.next = async () => {
+        // Another process, whose lock had lapsed, rotated first and stored its record.
+        const current = (await other.get('k'))!;
+        await other.compareAndSet('k', record(current.version + 1, 'theirs'), current.version);
+        throw new ReauthenticationRequiredError('invalid_grant');
+      };
+      expect(await caches[0].getAccessToken('k')).toBe('theirs');
+    });
+  });
+
+  describe('outage', () => {
+    it('serves valid tokens from L1 while Redis is down, fails refreshes with StoreUnavailableError, and recovers', async () => {
+      if (!redis.owned) return; // cannot restart a server given by REDIS_URL
+      const prefix = freshPrefix();
+      const endpoint = new ScriptedEndpoint(Date.now);
+      const store = storeFor(prefix, { operationTimeoutMs: 200 });
+      const cache = new TokenCache({ endpoint, store });
+      await cache.set('valid', { accessToken: 'still-valid', refreshToken: 'r1', expiresAt: Date.now() + 3_600_000 });
+      await cache.set('expired', { accessToken: 'gone', refreshToken: 'r2', expiresAt: Date.now() + 3_600_000 });
+      await cache.getAccessToken('expired');
+
+      await redis.stop();
+      try {
+        expect(await cache.getAccessToken('valid')).toBe('still-valid');
+        await cache.invalidate('expired').catch(() => false);
+        const error = await cache.getAccessToken('expired', { forceRefresh: true }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(endpoint.calls).toHaveLength(0);
+        expect(await cache.getAccessToken('valid')).toBe('still-valid');
+      } finally {
+        await redis.restart();
+      }
+      await waitFor(
+        async () => (await cache.getAccessToken('expired', { forceRefresh: true }).catch(() => '')) !== '',
+        'A refresh after Redis came back',
+        { timeoutMs: 10_000 },
+      );
+      expect(endpoint.calls).toHaveLength(1);
+    });
+  });
+
+  describe('refresh lock', () => {
+    it('renews the lock while its holder works past lockTtlMs: another lock() does not get it, and lost stays quiet', async () => {
+      const prefix = freshPrefix();
+      const holder = storeFor(prefix, { lockTtlMs: 300 });
+      const lock = await holder.lock('k');
+      // Another process waits the whole lifetime (and a poll) for it, in vain.
+      const rival = storeFor(prefix, { lockTtlMs: 300 });
+      await expect(rival.lock('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+      const waitedOut = await admin.get(`${prefix}{k}:lock`);
+      expect(lock.lost?.aborted).toBe(false);
+      await lock.release();
+      expect(waitedOut).not.toBeNull();
+      expect(await admin.exists(`${prefix}{k}:lock`)).toBe(0);
+      const next = await rival.lock('k');
+      expect(await admin.get(`${prefix}{k}:lock`)).not.toBe(waitedOut);
+      await next.release();
+      // Released, the first lock's watchdog is stopped: its loss timer never fires.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(lock.lost?.aborted).toBe(false);
+    });
+
+    it.each([
+      ['taken by another holder', (lockKey: string) => admin.set(lockKey, 'intruder', 'PX', 60_000)],
+      ['deleted', (lockKey: string) => admin.del(lockKey)],
+    ])('aborts lost when the lock is %s', async (_name, steal) => {
+      const prefix = freshPrefix();
+      const lock = await storeFor(prefix, { lockTtlMs: 300 }).lock('k');
+      await steal(`${prefix}{k}:lock`);
+      await waitFor(async () => lock.lost!.aborted, 'lost');
+      expect(lock.lost!.reason).toBeInstanceOf(StoreUnavailableError);
+      expect((lock.lost!.reason as Error).message).toBe(
+        'Refresh lock for key `k` was lost: another holder has it (it lapsed, or was deleted)',
+      );
+      await lock.release();
+      if ((await admin.get(`${prefix}{k}:lock`)) !== null) {
+        expect(await admin.get(`${prefix}{k}:lock`)).toBe('intruder'); // release never frees another's lock
+      }
+    });
+
+    it('aborts lost before the lock could lapse when Redis is paused', async () => {
+      if (!redis.owned) return; // cannot pause a server given by REDIS_URL
+      const lock = await storeFor(freshPrefix(), { lockTtlMs: 600, operationTimeoutMs: 100 }).lock('k');
+      redis.pause();
+      try {
+        await waitFor(async () => lock.lost!.aborted, 'lost', { intervalMs: 20 });
+      } finally {
+        redis.resume();
+      }
+      expect((lock.lost!.reason as Error).message).toBe(
+        'Refresh lock for key `k` was lost: it could not be renewed within 600 ms',
+      );
+      await lock.release();
+    });
+  });
+
+  describe('local copies (L1) across processes', () => {
+    it('drops another process’s copy when a record is deleted or set', async () => {
+      const prefix = freshPrefix();
+      const [writer, reader] = [storeFor(prefix), storeFor(prefix)];
+      await writer.compareAndSet('k', record(1, 'first-account'), undefined);
+      expect(await reader.get('k')).toMatchObject({ version: 1 });
+      expect(reader.get('k')).toMatchObject({ version: 1 }); // served from L1, synchronously
+
+      await writer.delete('k');
+      await waitFor(async () => (await reader.get('k')) === undefined, 'the delete in the other process');
+
+      await writer.compareAndSet('k', record(1, 'second-account'), undefined);
+      expect(await reader.get('k')).toMatchObject({ tokens: { accessToken: 'second-account' } });
+      await writer.compareAndSet('k', record(2, 'after-login'), 1);
+      await waitFor(
+        async () => (await reader.get('k'))?.tokens.accessToken === 'after-login',
+        'the set in the other process',
+      );
+    });
+
+    it('drops every copy when its subscription comes back, since messages may have been missed meanwhile', async () => {
+      const prefix = freshPrefix();
+      const [writer, reader] = [storeFor(prefix), storeFor(prefix)];
+      await writer.compareAndSet('k', record(1, 'before'), undefined);
+      expect(await reader.get('k')).toMatchObject({ tokens: { accessToken: 'before' } });
+      // A write whose message nobody hears (as while a subscriber reconnects).
+      const data = JSON.stringify({ t: { accessToken: 'unheard' }, r: null, u: null });
+      await admin.hset(`${prefix}{k}`, { v: '2', d: data, w: 'elsewhere' });
+      expect(reader.get('k')).toMatchObject({ tokens: { accessToken: 'before' } });
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await waitFor(
+        async () => (await reader.get('k'))?.tokens.accessToken === 'unheard',
+        'L1 dropped after resubscribing',
+      );
+    });
+
+    it('checks a copy older than localMaxAgeMs against Redis, so a lost message leaves it stale no longer', async () => {
+      const prefix = freshPrefix();
+      const [writer, reader] = [storeFor(prefix), storeFor(prefix, { localMaxAgeMs: 200 })];
+      await writer.compareAndSet('k', record(1, 'before'), undefined);
+      expect(await reader.get('k')).toMatchObject({ tokens: { accessToken: 'before' } });
+      // Another process deletes the record, and the message is lost.
+      await admin.del(`${prefix}{k}`);
+      expect(reader.get('k')).toMatchObject({ tokens: { accessToken: 'before' } });
+      await waitFor(async () => (await reader.get('k')) === undefined, 'the check of the aged copy', {
+        intervalMs: 20,
+      });
+    });
+
+    it('keeps serving a copy older than localMaxAgeMs while Redis is down', async () => {
+      if (!redis.owned) return;
+      const store = storeFor(freshPrefix(), { localMaxAgeMs: 100, operationTimeoutMs: 100 });
+      await store.compareAndSet('k', record(1, 'still-valid'), undefined);
+      await redis.stop();
+      try {
+        for (let step = 0; step < 8; step++) {
+          expect(store.get('k')).toMatchObject({ tokens: { accessToken: 'still-valid' } });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        await redis.restart();
+      }
+    });
+
+    it('reads Redis for get(key, { fresh: true }) and L1 for a plain get', async () => {
+      const prefix = freshPrefix();
+      const store = storeFor(prefix);
+      await store.compareAndSet('k', record(1, 'kept'), undefined);
+      await admin.hset(`${prefix}{k}`, { d: JSON.stringify({ t: { accessToken: 'newer' }, r: null, u: null }) });
+      expect(store.get('k')).toMatchObject({ tokens: { accessToken: 'kept' } });
+      expect(await store.get('k', { fresh: true })).toMatchObject({ tokens: { accessToken: 'newer' } });
+    });
+
+    it('serves a valid L1 token while Redis is down, though a background refresh holds the key’s lock', async () => {
+      if (!redis.owned) return;
+      const prefix = freshPrefix();
+      const clock = new ManualClock(Date.now());
+      const endpoint = new ScriptedEndpoint(clock.now);
+      const store = storeFor(prefix, { operationTimeoutMs: 200 });
+      const cache = new TokenCache({ endpoint, store, now: clock.now });
+      await cache.set('k', { accessToken: 'still-valid', refreshToken: 'r1', expiresAt: clock.time + 60_000 });
+      // Inside the refresh window (at most half the lifetime): served at once, refreshed in the background.
+      clock.advance(50_000);
+      endpoint.hold();
+      expect(await cache.getAccessToken('k')).toBe('still-valid');
+      await waitFor(async () => endpoint.calls.length === 1, 'the background refresh, holding the lock');
+      await redis.stop();
+      try {
+        expect(await cache.getAccessToken('k')).toBe('still-valid');
+        expect(await cache.getAccessToken('k')).toBe('still-valid');
+      } finally {
+        endpoint.release();
+        await redis.restart();
+      }
+    });
+  });
+
+  describe('corrupt and tampered records', () => {
+    async function seeded(prefix: string): Promise<Record<string, string>> {
+      await storeFor(prefix).compareAndSet('k', record(1, 'original'), undefined);
+      return admin.hgetall(`${prefix}{k}`);
+    }
+
+    it.each(['01', '1e0', ' 1', '1.0', '+1', '0x1', '1 ', '9007199254740993'])(
+      'reads version `%s` as corrupt, fences writes against it, and lets delete + a fresh write recover',
+      async (version) => {
+        const prefix = freshPrefix();
+        const fields = await seeded(prefix);
+        await admin.hset(`${prefix}{k}`, { ...fields, v: version });
+        const store = storeFor(prefix);
+        const error = await Promise.resolve(store.get('k')).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CorruptRecordError);
+        expect((error as CorruptRecordError).storedVersion).toBeUndefined();
+        expect(await store.compareAndSet('k', record(2, 'lost'), 1)).toBe(false);
+        expect(await store.compareAndSet('k', record(1, 'lost'), undefined)).toBe(false);
+        expect(await admin.hget(`${prefix}{k}`, 'v')).toBe(version);
+        // What core's set does when storedVersion is undefined:
+        await store.delete('k');
+        expect(await store.compareAndSet('k', record(1, 'after-login'), undefined)).toBe(true);
+        expect(await storeFor(prefix).get('k')).toMatchObject({ version: 1, tokens: { accessToken: 'after-login' } });
+      },
     );
-    expect(endpoint.calls).toHaveLength(1);
+
+    it.each([
+      ['data that is not JSON', { d: 'not json' }],
+      ['data that fails to decrypt', { d: JSON.stringify({ t: { k: 'x', i: 'AA==', c: 'AA==', g: 'AA==' } }) }],
+      ['no data at all', { d: undefined }],
+    ])(
+      'gives storedVersion for %s under a canonical version, and compare-and-set on it overwrites',
+      async (_name, change) => {
+        const prefix = freshPrefix();
+        const fields = await seeded(prefix);
+        await admin.del(`${prefix}{k}`);
+        const tampered: Record<string, string> = { ...fields, v: '7' };
+        if (change.d === undefined) delete tampered.d;
+        else tampered.d = change.d;
+        await admin.hset(`${prefix}{k}`, tampered);
+        const store = storeFor(prefix);
+        const error = await Promise.resolve(store.get('k')).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CorruptRecordError);
+        expect((error as CorruptRecordError).storedVersion).toBe(7);
+        expect(await store.compareAndSet('k', record(8, 'after-login'), 7)).toBe(true);
+        expect(await storeFor(prefix).get('k')).toMatchObject({ version: 8, tokens: { accessToken: 'after-login' } });
+      },
+    );
+
+    it('reads a key of another type as corrupt, and delete clears it', async () => {
+      const prefix = freshPrefix();
+      await admin.set(`${prefix}{k}`, 'not a hash');
+      const store = storeFor(prefix);
+      const error = await Promise.resolve(store.get('k')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptRecordError);
+      expect((error as CorruptRecordError).storedVersion).toBeUndefined();
+      await store.delete('k');
+      expect(await store.compareAndSet('k', record(1, 'after-login'), undefined)).toBe(true);
+    });
+  });
+
+  describe('versions', () => {
+    it.each([0, 1.5, -1, Number.NaN, 2 ** 53])('refuses to write version %p, writing nothing', async (version) => {
+      const prefix = freshPrefix();
+      const store = storeFor(prefix);
+      await expect(store.compareAndSet('k', record(version, 'x'), undefined)).rejects.toThrow(
+        `Expected \`record.version\` to be a positive safe integer, got \`${String(version)}\``,
+      );
+      await expect(store.compareAndSet('k', record(1, 'x'), version)).rejects.toBeInstanceOf(TypeError);
+      expect(await admin.exists(`${prefix}{k}`)).toBe(0);
+    });
+  });
+
+  describe('keys', () => {
+    it('never lets two keys that are not well-formed Unicode share a record', async () => {
+      const prefix = freshPrefix();
+      const [alice, mallory] = [storeFor(prefix), storeFor(prefix)];
+      // Both lone surrogates encode to U+FFFD in UTF-8.
+      await expect(alice.compareAndSet('user-\uD800', record(1, 'alice-token'), undefined)).rejects.toThrow(
+        'Expected `key` to be well-formed Unicode, got a string with a lone surrogate',
+      );
+      await expect(Promise.resolve().then(() => mallory.get('user-\uDC00'))).rejects.toBeInstanceOf(TypeError);
+      await expect(mallory.delete('user-\uDC00')).rejects.toBeInstanceOf(TypeError);
+      await expect(mallory.lock('user-\uDC00')).rejects.toBeInstanceOf(TypeError);
+      expect(await admin.keys(`${prefix}*`)).toEqual([]);
+      // Well-formed keys outside the BMP are fine, and distinct.
+      await alice.compareAndSet('user-\u{1F600}', record(1, 'emoji'), undefined);
+      expect(await mallory.get('user-\u{1F601}')).toBeUndefined();
+    });
   });
 });

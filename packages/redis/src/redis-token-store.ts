@@ -1,23 +1,29 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
-import { StoreUnavailableError, type StoreLock, type TokenRecord, type TokenStore } from '@refreshkit/core';
-import { RecordCipher, type EncryptionKey } from './record-cipher.js';
+import {
+  CorruptRecordError,
+  StoreUnavailableError,
+  type StoreLock,
+  type StoreReadOptions,
+  type TokenRecord,
+  type TokenStore,
+} from '@refreshkit/core';
+import { LocalRecords, type LocalEntry } from './local-records.js';
+import { LockWatchdog } from './lock-watchdog.js';
+import { RecordCipher } from './record-cipher.js';
 import { RecordCodec } from './record-codec.js';
 import { recordKeys, type RecordKeys } from './redis-keys.js';
 import type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
-import { COMPARE_AND_SET, RELEASE_LOCK, type LuaScript } from './scripts.js';
+import { COMPARE_AND_SET, DELETE_RECORD, EXTEND_LOCK, RELEASE_LOCK, TAKE_LOCK, type LuaScript } from './scripts.js';
 import { UpdateListener } from './update-listener.js';
+import { validateStoreOptions } from './validate-store-options.js';
 import { withTimeout } from './with-timeout.js';
 
-function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(
-      `Expected \`${name}\` to be an integer from ${min} to ${max}, got \`${String(value)}\` (${typeof value})`,
-    );
-  }
-  return value;
+/** HMGET on a key that is not a hash: a tampered record, not an outage. */
+const WRONG_TYPE = Symbol('wrong type');
+
+function isVersion(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }
 
 /**
@@ -25,17 +31,22 @@ function integerOption(name: string, value: unknown, fallback: number, min: numb
  * they act as one cache:
  *
  * - **One refresh per key across all processes.** `lock` takes a per-key
- *   `SET NX PX` lock with a unique value (released atomically, only by its
- *   holder). Processes that must wait are woken by pub/sub when the new
- *   record is written, with polling as a fallback, and wait no longer than
- *   the lock's lifetime.
+ *   lock with a unique holder id, renewed every third of `lockTtlMs` for as
+ *   long as it is held and released atomically, only by its holder. When it
+ *   cannot be renewed in time (Redis unreachable or paused) or another
+ *   holder has it, `StoreLock.lost` aborts before it could lapse. Processes
+ *   that must wait are woken by pub/sub when the new record is written, with
+ *   polling as a fallback, and wait no longer than the lock's lifetime.
  * - **Fencing.** Records carry a version and every write is a
- *   compare-and-set, so a process whose lock expired mid-refresh can never
- *   overwrite a newer record.
+ *   compare-and-set, so a process whose lock lapsed can never overwrite a
+ *   newer record. A record with a version that is not canonical is corrupt;
+ *   `delete` clears it.
  * - **Local L1.** Each process answers reads from the record it last saw,
- *   without a Redis round trip. A lock holder (every refresh, including the
- *   refresh-window check) reads Redis itself, so it sees what other
- *   processes wrote.
+ *   without a Redis round trip. Every write and delete is announced by
+ *   pub/sub, and every process drops its copy; after a resubscription
+ *   (messages may have been missed) each drops them all. Reads with
+ *   `{ fresh: true }` go to Redis, and taking a lock re-reads the record,
+ *   so a lock holder sees what other processes wrote.
  * - **Outage.** While Redis is unreachable, records in L1 keep being served;
  *   anything that needs Redis (a refresh, a miss) fails with
  *   `StoreUnavailableError`, and recovery is automatic.
@@ -51,75 +62,139 @@ export class RedisTokenStore implements TokenStore {
   readonly #pollIntervalMs: number;
   readonly #timeoutMs: number;
   readonly #codec: RecordCodec;
-  readonly #local: LRUCache<string, TokenRecord>;
+  readonly #local: LocalRecords;
+  readonly #localMaxAgeMs: number;
   readonly #updates: UpdateListener;
+  /** Write ids are this plus a counter: unique across processes, cheap to make. */
+  readonly #writerId = randomBytes(9).toString('base64url');
+  #writes = 0;
   #closed = false;
-  /** Keys whose refresh lock this process holds: their reads bypass L1, so the holder sees Redis as it is. */
+  /** Settles once the update subscription is first in place, or once waiting for it timed out. */
+  #listening: Promise<void> | undefined;
+  #listened = false;
+  /**
+   * Keys whose refresh lock this process holds. While a cache that predates
+   * `fresh` reads holds a lock, its plain reads of that key go to Redis (see
+   * `get`); the first `fresh` read shows the cache reads that way itself.
+   */
   readonly #held = new Set<string>();
+  #cacheReadsFresh = false;
+  /**
+   * A coarse clock for the hit path's age check: `Date.now()` is read at most
+   * once per 100 ms (an unref'd timer lets the next hit read it again), as
+   * the core cache does, since the system clock costs about as much as the
+   * rest of a hit.
+   */
+  #clockReading = 0;
+  #clockFresh = false;
+  readonly #expireClock = (): void => {
+    this.#clockFresh = false;
+  };
 
-  /** @throws TypeError naming the option, when an option is invalid. */
+  /** @throws TypeError naming the option, when an option is invalid (before any connection is opened). */
   constructor(options: RedisTokenStoreOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('Expected `options` to be an object');
-    const { redis, prefix = 'refreshkit:', encryptionKey } = options;
-    if (typeof redis === 'string') {
-      // Our own client: fail commands fast while disconnected, and report
-      // connection errors through commands rather than as unhandled events.
-      this.#redis = new Redis(redis, { maxRetriesPerRequest: 1 });
-      this.#redis.on('error', () => {});
+    const valid = validateStoreOptions(options);
+    this.#prefix = valid.prefix;
+    this.#lockTtlMs = valid.lockTtlMs;
+    this.#pollIntervalMs = valid.lockPollIntervalMs;
+    this.#timeoutMs = valid.operationTimeoutMs;
+    this.#codec = new RecordCodec(valid.encryptionKeys && new RecordCipher(valid.encryptionKeys));
+    this.#localMaxAgeMs = valid.localMaxAgeMs;
+    this.#local = new LocalRecords(valid.localMax, valid.localMaxAgeMs);
+    if (typeof valid.redis === 'string') {
+      // Our own client, opened last so that no bad option leaves it behind.
+      // It fails commands fast while disconnected, and reports connection
+      // errors through commands rather than as unhandled events.
+      const client = new Redis(valid.redis, { maxRetriesPerRequest: 1 });
+      client.on('error', () => {});
+      this.#redis = client;
       this.#ownsClient = true;
-    } else if (typeof redis === 'object' && redis !== null && typeof (redis as RedisClient).evalsha === 'function') {
-      this.#redis = redis;
-      this.#ownsClient = false;
     } else {
-      throw new TypeError(`Expected \`redis\` to be an ioredis client or a redis:// URL, got \`${typeof redis}\``);
+      this.#redis = valid.redis;
+      this.#ownsClient = false;
     }
-    if (typeof prefix !== 'string') throw new TypeError(`Expected \`prefix\` to be a string, got \`${typeof prefix}\``);
-    this.#prefix = prefix;
-    this.#lockTtlMs = integerOption('lockTtlMs', options.lockTtlMs, 30_000, 100, 600_000);
-    this.#pollIntervalMs = integerOption('lockPollIntervalMs', options.lockPollIntervalMs, 250, 10, 60_000);
-    this.#timeoutMs = integerOption('operationTimeoutMs', options.operationTimeoutMs, 2_000, 50, 60_000);
-    const localMax = integerOption('localMax', options.localMax, 10_000, 1, 2 ** 32);
-    const keys = encryptionKey === undefined ? undefined : ([] as EncryptionKey[]).concat(encryptionKey);
-    this.#codec = new RecordCodec(keys && new RecordCipher(keys));
-    this.#local = new LRUCache({ max: localMax });
-    this.#updates = new UpdateListener(this.#redis);
+    this.#updates = new UpdateListener(this.#redis, this.#prefix, {
+      updated: (key, writeId) => this.#local.invalidate(key, writeId),
+      subscribed: () => this.#local.clear(),
+    });
   }
 
-  /** {@inheritDoc @refreshkit/core#TokenStore.get} */
-  get(key: string): TokenRecord | undefined | Promise<TokenRecord | undefined> {
-    if (this.#held.size > 0 && this.#held.has(key)) return this.#read(key);
-    return this.#local.get(key) ?? this.#read(key);
+  /**
+   * {@inheritDoc @refreshkit/core#TokenStore.get}
+   *
+   * @throws TypeError when `key` is not well-formed Unicode (it would share
+   * a Redis key with another).
+   */
+  get(key: string, options?: StoreReadOptions): TokenRecord | undefined | Promise<TokenRecord | undefined> {
+    if (options?.fresh === true) {
+      this.#cacheReadsFresh = true;
+      return this.#read(key);
+    }
+    const found = this.#local.get(key);
+    if (found === undefined) return this.#read(key);
+    if (this.#held.size > 0 && !this.#cacheReadsFresh && this.#held.has(key)) return this.#readOr(key, found.record);
+    if (found.checkAt <= this.#now()) this.#recheck(key, found);
+    return found.record;
   }
 
   /** {@inheritDoc @refreshkit/core#TokenStore.compareAndSet} */
   async compareAndSet(key: string, record: TokenRecord, expectedVersion: number | undefined): Promise<boolean> {
     const names = recordKeys(this.#prefix, key);
+    // Only canonical integers reach the script, which compares versions as strings.
+    if (!isVersion(record.version)) {
+      throw new TypeError(
+        `Expected \`record.version\` to be a positive safe integer, got \`${String(record.version)}\``,
+      );
+    }
+    if (expectedVersion !== undefined && !isVersion(expectedVersion)) {
+      throw new TypeError(
+        `Expected \`expectedVersion\` to be a positive safe integer or undefined, got \`${String(expectedVersion)}\``,
+      );
+    }
     const data = this.#codec.encode(record, names.record);
-    const args = [
-      expectedVersion === undefined ? '' : String(expectedVersion),
-      String(record.version),
-      data,
-      names.channel,
-    ];
-    const written = (await this.#run('compare-and-set', COMPARE_AND_SET, [names.record], args)) === 1;
+    const writeId = this.#nextWriteId();
+    await this.#listen();
+    this.#local.touch(key);
+    const ticket = this.#local.begin(key, writeId);
+    let written: boolean;
+    try {
+      const args = [
+        expectedVersion === undefined ? '' : String(expectedVersion),
+        String(record.version),
+        data,
+        writeId,
+        names.channel,
+      ];
+      written = (await this.#run('compare-and-set', COMPARE_AND_SET, [names.record], args)) === 1;
+    } catch (error) {
+      // The write may or may not have landed: if it did, its message drops the copy.
+      this.#local.end(key, ticket, undefined);
+      throw error;
+    }
     // A lost race means our local copy is stale: the next read must go to Redis.
-    if (written) this.#local.set(key, record);
-    else this.#local.delete(key);
+    this.#local.end(key, ticket, written ? { record, writeId } : null);
     return written;
   }
 
-  /** {@inheritDoc @refreshkit/core#TokenStore.delete} */
+  /**
+   * {@inheritDoc @refreshkit/core#TokenStore.delete}
+   *
+   * Removes the record whatever it holds (a corrupt one too), and tells every
+   * process to drop its local copy.
+   */
   async delete(key: string): Promise<void> {
-    this.#local.delete(key);
-    await withTimeout('DEL', this.#timeoutMs, () => this.#redis.del(recordKeys(this.#prefix, key).record));
+    const names = recordKeys(this.#prefix, key);
+    await this.#listen();
+    this.#local.invalidate(key);
+    await this.#run('delete', DELETE_RECORD, [names.record], [names.channel, this.#nextWriteId()]);
   }
 
   /**
    * Takes `key`'s refresh lock, waiting for another holder to finish (woken
    * by its update, or by polling) for at most the lock's lifetime plus one
-   * poll. While held, this process's reads of `key` go to Redis, not L1,
-   * so the holder's re-read sees what other processes wrote. (Before that,
-   * L1 stays: during an outage it is what gets served.)
+   * poll. Once taken, the lock is renewed until released, and the record is
+   * re-read into L1, so the holder sees what other processes wrote even
+   * through a plain `get`.
    *
    * @throws StoreUnavailableError when Redis cannot be reached or the lock cannot be had in time.
    */
@@ -132,8 +207,8 @@ export class RedisTokenStore implements TokenStore {
       signal?.throwIfAborted();
       const wake = this.#updates.next(names.channel);
       try {
-        const taken = await this.#trySetLock(names, holder);
-        if (taken) return this.#heldLock(key, names, holder);
+        const takenAt = performance.now();
+        if (await this.#tryLock(names, holder)) return await this.#heldLock(key, names, holder, takenAt);
         if (Date.now() >= deadline) {
           throw new StoreUnavailableError(`Refresh lock for key \`${key}\` not acquired within ${this.#lockTtlMs} ms`);
         }
@@ -156,43 +231,147 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /**
-   * One `SET NX PX` attempt. If it times out, ioredis may still hold it in its
-   * offline queue and run it on reconnect, taking a lock nobody would
-   * release; a release of the same holder value, queued right behind it on
-   * the same connection, undoes that.
+   * Before the first Redis command, waits (at most one operation timeout)
+   * for the update subscription, so that what L1 keeps is never older than
+   * the subscription that keeps it coherent.
    */
-  async #trySetLock(names: RecordKeys, holder: string): Promise<boolean> {
+  async #listen(): Promise<void> {
+    if (this.#listened) return;
+    this.#listening ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.#timeoutMs);
+      timer.unref();
+      void this.#updates.start().then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }).then(() => {
+      this.#listened = true;
+    });
+    await this.#listening;
+  }
+
+  /**
+   * Checks a local copy that is `localMaxAgeMs` old against Redis in the
+   * background, while callers keep being served the copy: the check replaces
+   * or drops it. One check at a time; when Redis cannot answer, the copy
+   * stays (an outage must not take valid tokens away) and is checked again
+   * `localMaxAgeMs` later.
+   */
+  #recheck(key: string, entry: LocalEntry): void {
+    entry.checkAt = Infinity;
+    this.#read(key).catch(() => {
+      entry.checkAt = Date.now() + this.#localMaxAgeMs;
+    });
+  }
+
+  /**
+   * A plain read of a key whose lock this process holds, from a cache that
+   * re-reads without `fresh`: Redis, so the holder sees what others wrote;
+   * or, when Redis cannot answer, the local copy (re-read when the lock was
+   * taken), so callers of a still-valid token are served through an outage.
+   */
+  async #readOr(key: string, local: TokenRecord): Promise<TokenRecord | undefined> {
     try {
-      const reply = await withTimeout('SET NX', this.#timeoutMs, () =>
-        this.#redis.set(names.lock, holder, 'PX', this.#lockTtlMs, 'NX'),
-      );
-      return reply === 'OK';
+      return await this.#read(key);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) return local;
+      throw error;
+    }
+  }
+
+  #now(): number {
+    if (!this.#clockFresh) {
+      this.#clockReading = Date.now();
+      this.#clockFresh = true;
+      setTimeout(this.#expireClock, 100).unref();
+    }
+    return this.#clockReading;
+  }
+
+  #nextWriteId(): string {
+    return `${this.#writerId}.${++this.#writes}`;
+  }
+
+  /**
+   * One attempt at the lock. If it times out, ioredis may still hold it in
+   * its offline queue and run it on reconnect, taking a lock nobody would
+   * release; a release of the same holder id, queued right behind it on the
+   * same connection, undoes that.
+   */
+  async #tryLock(names: RecordKeys, holder: string): Promise<boolean> {
+    try {
+      return (await this.#run('lock', TAKE_LOCK, [names.lock], [holder, String(this.#lockTtlMs)])) === 1;
     } catch (error) {
       void this.#run('lock release', RELEASE_LOCK, [names.lock], [holder]).catch(() => {});
       throw error;
     }
   }
 
-  #heldLock(key: string, names: RecordKeys, holder: string): StoreLock {
+  async #heldLock(key: string, names: RecordKeys, holder: string, takenAt: number): Promise<StoreLock> {
+    const watchdog = new LockWatchdog({
+      key,
+      ttlMs: this.#lockTtlMs,
+      takenAt,
+      renew: async () =>
+        (await this.#run('lock renewal', EXTEND_LOCK, [names.lock], [holder, String(this.#lockTtlMs)])) === 1,
+    });
     this.#held.add(key);
-    return {
-      release: async () => {
-        this.#held.delete(key);
-        await this.#run('lock release', RELEASE_LOCK, [names.lock], [holder]).catch(() => {
-          // An unreleased lock expires on its own after lockTtlMs.
-        });
-      },
+    const release = async (): Promise<void> => {
+      this.#held.delete(key);
+      watchdog.stop();
+      await this.#run('lock release', RELEASE_LOCK, [names.lock], [holder]).catch(() => {
+        // An unreleased lock expires on its own after lockTtlMs.
+      });
     };
+    try {
+      // Refresh L1 from Redis now that no other process can refresh: the
+      // holder's re-read then sees what others wrote, whether it reads
+      // `fresh` or not, and the hit path keeps serving L1 afterwards.
+      await this.#read(key);
+    } catch (error) {
+      // A corrupt record is the holder's to see when it reads (L1 was dropped).
+      if (!(error instanceof CorruptRecordError)) {
+        await release();
+        throw error;
+      }
+    }
+    return { lost: watchdog.lost, release };
   }
 
   async #read(key: string): Promise<TokenRecord | undefined> {
     const names = recordKeys(this.#prefix, key);
-    const [version, data] = await withTimeout('HMGET', this.#timeoutMs, () =>
-      this.#redis.hmget(names.record, 'v', 'd'),
-    );
-    if (version === null || version === undefined || data === null || data === undefined) return undefined;
-    const record = this.#codec.decode(key, names.record, version, data);
-    this.#local.set(key, record);
+    await this.#listen();
+    const ticket = this.#local.begin(key);
+    let fields: (string | null)[] | typeof WRONG_TYPE;
+    try {
+      fields = await withTimeout('HMGET', this.#timeoutMs, () =>
+        this.#redis
+          .hmget(names.record, 'v', 'd', 'w')
+          .catch((error: unknown) =>
+            String((error as Error | undefined)?.message).startsWith('WRONGTYPE') ? WRONG_TYPE : Promise.reject(error),
+          ),
+      );
+    } catch (error) {
+      this.#local.end(key, ticket, undefined);
+      throw error;
+    }
+    if (fields === WRONG_TYPE) {
+      this.#local.end(key, ticket, null);
+      throw new CorruptRecordError(key, 'it is not a Redis hash');
+    }
+    const [version = null, data = null, writeId = null] = fields;
+    if (version === null && data === null) {
+      this.#local.end(key, ticket, null);
+      return undefined;
+    }
+    let record: TokenRecord;
+    try {
+      record = this.#codec.decode(key, names.record, version, data);
+    } catch (error) {
+      this.#local.end(key, ticket, null);
+      throw error;
+    }
+    this.#local.end(key, ticket, { record, writeId });
     return record;
   }
 

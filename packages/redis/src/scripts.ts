@@ -10,10 +10,17 @@ function script(source: string): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
+// Every script returns integers, never Lua booleans: over RESP3 (ioredis 6's
+// default) a Lua `false` arrives as a boolean that ioredis maps to 0, over
+// RESP2 (ioredis 5) as null.
+
 /**
- * Compare-and-set of a record, then an announcement of its version.
- * KEYS[1] record hash; ARGV[1] expected version ('' = nothing stored);
- * ARGV[2] new version; ARGV[3] record data; ARGV[4] update channel.
+ * Compare-and-set of a record, then an announcement of the write's id.
+ * The stored version is compared as a string with a canonical one, so a
+ * tampered version (`01`, `1e0`, ` 1`) never equals an expected version: it
+ * is read as corrupt, and only a delete clears it.
+ * KEYS[1] record hash; ARGV[1] expected version ('' = no version stored);
+ * ARGV[2] new version; ARGV[3] record data; ARGV[4] write id; ARGV[5] update channel.
  * Returns 1 when written, 0 when another writer got there first.
  */
 export const COMPARE_AND_SET = script(`
@@ -23,15 +30,50 @@ if ARGV[1] == '' then
 elseif current ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'w', ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
+`);
+
+/**
+ * Deletes a record (of any type: a tampered key may not be a hash) and
+ * announces it, so every process drops its local copy.
+ * KEYS[1] record; ARGV[1] update channel; ARGV[2] the delete's id.
+ */
+export const DELETE_RECORD = script(`
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
+`);
+
+/**
+ * Takes a lock if nobody holds it.
+ * KEYS[1] lock key; ARGV[1] the holder's id; ARGV[2] lifetime in ms.
+ * Returns 1 when taken.
+ */
+export const TAKE_LOCK = script(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+`);
+
+/**
+ * Extends a lock's lifetime only if the caller still holds it.
+ * KEYS[1] lock key; ARGV[1] the holder's id; ARGV[2] lifetime in ms.
+ * Returns 1 when extended, 0 when another holder has it (or nobody).
+ */
+export const EXTEND_LOCK = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
 `);
 
 /**
  * Releases a lock only if the caller still holds it (its value matches), so
  * a holder whose lock expired can never release someone else's.
- * KEYS[1] lock key; ARGV[1] the holder's value. Returns 1 when released.
+ * KEYS[1] lock key; ARGV[1] the holder's id. Returns 1 when released.
  */
 export const RELEASE_LOCK = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then

@@ -1,3 +1,4 @@
+import { channelPattern, keyOfChannel } from './redis-keys.js';
 import type { RedisClient } from './redis-token-store-options.js';
 
 /** One wait for an update on a channel. */
@@ -8,32 +9,91 @@ export interface PendingUpdate {
   cancel(): void;
 }
 
+/** What the listener reports to its store. */
+export interface UpdateHandlers {
+  /** `key`'s record was written (as `writeId`) or deleted, by any process. */
+  readonly updated: (key: string, writeId: string) => void;
+  /**
+   * The subscription is (again) in place: messages sent before may have
+   * been missed, so nothing kept from before can be trusted.
+   */
+  readonly subscribed: () => void;
+}
+
 /**
- * Wakes processes waiting for a refresh lock when the holder publishes the
- * new record. Uses one extra connection (a `duplicate()` of the client),
- * opened on first use, and subscribes to a key's channel only while someone
- * waits on it. Messages can be missed while a subscription is being set up,
- * so callers always wait with a timeout and poll.
+ * Hears every write and delete of a record under the store's prefix, from
+ * any process, on one extra connection (a `duplicate()` of the client,
+ * opened on first use) subscribed to one pattern. It keeps the local copies
+ * coherent and wakes processes waiting for a refresh lock.
+ *
+ * Pub/sub delivers at most once: messages sent while the connection is down
+ * are lost. So on every (re)subscription the store drops all its local
+ * copies, and lock waiters always wait with a timeout and poll.
  */
 export class UpdateListener {
   readonly #client: RedisClient;
+  readonly #prefix: string;
+  readonly #pattern: string;
+  readonly #handlers: UpdateHandlers;
   #subscriber: RedisClient | undefined;
   #closed = false;
+  #firstSubscription: Promise<void> | undefined;
+  /** The first PSUBSCRIBE is queued before the connection is up, and goes out on it. */
+  #firstPending = false;
+  #readyEvents = 0;
+  #onFirstSubscription: () => void = () => {};
   readonly #waiters = new Map<string, Set<() => void>>();
 
-  constructor(client: RedisClient) {
+  constructor(client: RedisClient, prefix: string, handlers: UpdateHandlers) {
     this.#client = client;
+    this.#prefix = prefix;
+    this.#pattern = channelPattern(prefix);
+    this.#handlers = handlers;
+  }
+
+  /**
+   * Opens the subscription if it is not open yet. Resolves once it is first
+   * in place (never, if Redis is not reachable).
+   */
+  start(): Promise<void> {
+    if (this.#firstSubscription !== undefined) return this.#firstSubscription;
+    this.#firstSubscription = new Promise((resolve) => (this.#onFirstSubscription = resolve));
+    if (this.#closed) return this.#firstSubscription;
+    const subscriber = this.#client.duplicate();
+    this.#subscriber = subscriber;
+    subscriber.on('error', () => {
+      // Reconnection is automatic; the resubscription drops local copies.
+    });
+    subscriber.on('pmessage', (pattern: string, channel: string, message: string) => {
+      if (pattern !== this.#pattern) return;
+      this.#handlers.updated(keyOfChannel(this.#prefix, channel), message);
+      const waiters = this.#waiters.get(channel);
+      if (waiters !== undefined) for (const wake of [...waiters]) wake();
+    });
+    // A standalone or Sentinel client says 'ready' after each reconnection;
+    // a Cluster after its own, and its subscriber moves when nodes come and go.
+    subscriber.on('ready', () => {
+      if (++this.#readyEvents === 1 && this.#firstPending) return;
+      this.#subscribe();
+    });
+    for (const event of ['+node', '-node']) subscriber.on(event, () => this.#subscribe());
+    this.#firstPending = true;
+    this.#subscribe();
+    return this.#firstSubscription;
   }
 
   /** Starts listening on `channel` before the caller's next attempt, so no update slips between them. */
   next(channel: string): PendingUpdate {
+    void this.start();
     let wake: () => void = () => {};
     let woken = false;
     const listener = (): void => {
       woken = true;
       wake();
     };
-    this.#add(channel, listener);
+    let set = this.#waiters.get(channel);
+    if (set === undefined) this.#waiters.set(channel, (set = new Set()));
+    set.add(listener);
     return {
       wait: (ms, signal) =>
         new Promise<void>((resolve, reject) => {
@@ -51,7 +111,12 @@ export class UpdateListener {
           wake = done;
           signal?.addEventListener('abort', onAbort, { once: true });
         }),
-      cancel: () => this.#remove(channel, listener),
+      cancel: () => {
+        const waiters = this.#waiters.get(channel);
+        if (waiters === undefined) return;
+        waiters.delete(listener);
+        if (waiters.size === 0) this.#waiters.delete(channel);
+      },
     };
   }
 
@@ -63,40 +128,20 @@ export class UpdateListener {
     await subscriber?.quit().catch(() => {});
   }
 
-  #add(channel: string, listener: () => void): void {
-    let set = this.#waiters.get(channel);
-    if (set === undefined) {
-      this.#waiters.set(channel, (set = new Set()));
-      // A failed subscription only costs latency: the waiter polls anyway.
-      this.#connection()
-        ?.subscribe(channel)
-        .catch(() => {});
-    }
-    set.add(listener);
-  }
-
-  #remove(channel: string, listener: () => void): void {
-    const set = this.#waiters.get(channel);
-    if (set === undefined) return;
-    set.delete(listener);
-    if (set.size === 0) {
-      this.#waiters.delete(channel);
-      this.#subscriber?.unsubscribe(channel).catch(() => {});
-    }
-  }
-
-  #connection(): RedisClient | undefined {
-    if (this.#closed) return undefined;
-    if (this.#subscriber === undefined) {
-      const subscriber = this.#client.duplicate();
-      subscriber.on('error', () => {
-        // Reconnection is automatic; waiters fall back to polling meanwhile.
-      });
-      subscriber.on('message', (channel: string) => {
-        for (const listener of [...(this.#waiters.get(channel) ?? [])]) listener();
-      });
-      this.#subscriber = subscriber;
-    }
-    return this.#subscriber;
+  #subscribe(): void {
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined) return;
+    subscriber.psubscribe(this.#pattern).then(
+      () => {
+        this.#firstPending = false;
+        if (this.#subscriber !== subscriber) return;
+        this.#handlers.subscribed();
+        this.#onFirstSubscription();
+      },
+      () => {
+        // Retried on the next 'ready'; until then nothing new is heard.
+        this.#firstPending = false;
+      },
+    );
   }
 }
