@@ -73,13 +73,6 @@ export class RedisTokenStore implements TokenStore {
   #listening: Promise<void> | undefined;
   #listened = false;
   /**
-   * Keys whose refresh lock this process holds. While a cache that predates
-   * `fresh` reads holds a lock, its plain reads of that key go to Redis (see
-   * `get`); the first `fresh` read shows the cache reads that way itself.
-   */
-  readonly #held = new Set<string>();
-  #cacheReadsFresh = false;
-  /**
    * A coarse clock for the hit path's age check: `Date.now()` is read at most
    * once per 100 ms (an unref'd timer lets the next hit read it again), as
    * the core cache does, since the system clock costs about as much as the
@@ -126,13 +119,9 @@ export class RedisTokenStore implements TokenStore {
    * a Redis key with another).
    */
   get(key: string, options?: StoreReadOptions): TokenRecord | undefined | Promise<TokenRecord | undefined> {
-    if (options?.fresh === true) {
-      this.#cacheReadsFresh = true;
-      return this.#read(key);
-    }
+    if (options?.fresh === true) return this.#read(key);
     const found = this.#local.get(key);
     if (found === undefined) return this.#read(key);
-    if (this.#held.size > 0 && !this.#cacheReadsFresh && this.#held.has(key)) return this.#readOr(key, found.record);
     if (found.checkAt <= this.#now()) this.#recheck(key, found);
     return found.record;
   }
@@ -208,7 +197,7 @@ export class RedisTokenStore implements TokenStore {
       const wake = this.#updates.next(names.channel);
       try {
         const takenAt = performance.now();
-        if (await this.#tryLock(names, holder)) return await this.#heldLock(key, names, holder, takenAt);
+        if (await this.#tryLock(names, holder)) return this.#heldLock(key, names, holder, takenAt);
         if (Date.now() >= deadline) {
           throw new StoreUnavailableError(`Refresh lock for key \`${key}\` not acquired within ${this.#lockTtlMs} ms`);
         }
@@ -264,21 +253,6 @@ export class RedisTokenStore implements TokenStore {
     });
   }
 
-  /**
-   * A plain read of a key whose lock this process holds, from a cache that
-   * re-reads without `fresh`: Redis, so the holder sees what others wrote;
-   * or, when Redis cannot answer, the local copy (re-read when the lock was
-   * taken), so callers of a still-valid token are served through an outage.
-   */
-  async #readOr(key: string, local: TokenRecord): Promise<TokenRecord | undefined> {
-    try {
-      return await this.#read(key);
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) return local;
-      throw error;
-    }
-  }
-
   #now(): number {
     if (!this.#clockFresh) {
       this.#clockReading = Date.now();
@@ -307,7 +281,7 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
-  async #heldLock(key: string, names: RecordKeys, holder: string, takenAt: number): Promise<StoreLock> {
+  #heldLock(key: string, names: RecordKeys, holder: string, takenAt: number): StoreLock {
     const watchdog = new LockWatchdog({
       key,
       ttlMs: this.#lockTtlMs,
@@ -315,26 +289,12 @@ export class RedisTokenStore implements TokenStore {
       renew: async () =>
         (await this.#run('lock renewal', EXTEND_LOCK, [names.lock], [holder, String(this.#lockTtlMs)])) === 1,
     });
-    this.#held.add(key);
     const release = async (): Promise<void> => {
-      this.#held.delete(key);
       watchdog.stop();
       await this.#run('lock release', RELEASE_LOCK, [names.lock], [holder]).catch(() => {
         // An unreleased lock expires on its own after lockTtlMs.
       });
     };
-    try {
-      // Refresh L1 from Redis now that no other process can refresh: the
-      // holder's re-read then sees what others wrote, whether it reads
-      // `fresh` or not, and the hit path keeps serving L1 afterwards.
-      await this.#read(key);
-    } catch (error) {
-      // A corrupt record is the holder's to see when it reads (L1 was dropped).
-      if (!(error instanceof CorruptRecordError)) {
-        await release();
-        throw error;
-      }
-    }
     return { lost: watchdog.lost, release };
   }
 
