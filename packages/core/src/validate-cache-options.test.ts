@@ -66,6 +66,14 @@ describe('TokenCache options', () => {
     const options = Object.freeze({ endpoint, allowedOrigins: Object.freeze(['https://api.example.com']) });
     expect(() => new TokenCache(options)).not.toThrow();
     expect(options).toEqual({ endpoint, allowedOrigins: ['https://api.example.com'] });
+    expect(validateCacheOptions(options)).toMatchObject({
+      grant: 'refresh_token',
+      refreshWindowMs: 60_000,
+      refreshJitter: 0.2,
+      endpointConcurrency: 8,
+      hookTimeoutMs: 10_000,
+    });
+    expect(validateCacheOptions({ endpoint, refreshWindowMs: undefined }).refreshWindowMs).toBe(60_000);
   });
 
   it('defaults hookTimeoutMs to 10 s', () => {
