@@ -7,8 +7,8 @@ export interface MemoryStoreOptions {
   /**
    * Most keys held; the least recently used beyond it are evicted (a cache
    * with `load` reads them back on the next miss).
-   * @default 10_000
    * Range: integer from 1 to 2^32.
+   * @default 10_000
    */
   readonly max?: number;
 }

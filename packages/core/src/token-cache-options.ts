@@ -36,15 +36,15 @@ export interface TokenCacheOptions {
   /**
    * Refresh this long before expiry, in the background. Capped at half of
    * each token's lifetime.
-   * @default 60_000
    * Range: finite number >= 0.
+   * @default 60_000
    */
   readonly refreshWindowMs?: number;
   /**
    * Fraction of the refresh window by which each record's refresh is randomly
    * delayed, so keys issued together do not refresh together.
-   * @default 0.2
    * Range: 0 to 1.
+   * @default 0.2
    */
   readonly refreshJitter?: number;
   /**
@@ -72,8 +72,8 @@ export interface TokenCacheOptions {
   readonly hookTimeoutMs?: number;
   /**
    * Most token-endpoint calls in flight at once, across all keys.
-   * @default 8
    * Range: integer >= 1.
+   * @default 8
    */
   readonly endpointConcurrency?: number;
   /**

@@ -38,22 +38,22 @@ export interface RedisTokenStoreOptions {
    * third of this, for as long as it holds it; a holder that dies
    * mid-refresh blocks the key this long at most. A holder that cannot
    * renew in time is told (`StoreLock.lost`) before the lock would lapse.
-   * @default 30_000
    * Range: integer from 100 to 600_000.
+   * @default 30_000
    */
   readonly lockTtlMs?: number;
   /**
    * How often a process waiting for another's lock checks again when no
    * update message arrives (messages can be missed while subscribing).
-   * @default 250
    * Range: integer from 10 to 60_000.
+   * @default 250
    */
   readonly lockPollIntervalMs?: number;
   /**
    * Each Redis command fails with `StoreUnavailableError` after this long,
    * so an outage surfaces quickly instead of queueing callers.
-   * @default 2_000
    * Range: integer from 50 to 60_000.
+   * @default 2_000
    */
   readonly operationTimeoutMs?: number;
   /**
@@ -63,8 +63,8 @@ export interface RedisTokenStoreOptions {
   readonly encryptionKey?: EncryptionKey | readonly EncryptionKey[];
   /**
    * Most records each process keeps in its local (L1) memory.
-   * @default 10_000
    * Range: integer >= 1.
+   * @default 10_000
    */
   readonly localMax?: number;
   /**
@@ -73,8 +73,8 @@ export interface RedisTokenStoreOptions {
    * in the background at its next read, and served meanwhile (and
    * throughout an outage).
    * Messages keep copies current well within this; it is the backstop.
-   * @default 60_000
    * Range: integer from 100 to 86_400_000.
+   * @default 60_000
    */
   readonly localMaxAgeMs?: number;
 }
