@@ -8,7 +8,7 @@ export default {
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: {
     '^@refreshkit/(core|express|koa|redis)$': '<rootDir>/packages/$1/src/index.ts',
-    '^@refreshkit/core/adapter$': '<rootDir>/packages/core/src/adapter/index.ts',
+    '^@refreshkit/core/(adapter|internal)$': '<rootDir>/packages/core/src/$1/index.ts',
     '^@refreshkit/example-(demo)$': '<rootDir>/examples/$1/src/run-demo.ts',
     '^@refreshkit/example-(express-app|koa-app)$': '<rootDir>/examples/$1/src/app.ts',
     '^@refreshkit/example-(worker)$': '<rootDir>/examples/$1/src/worker.ts',

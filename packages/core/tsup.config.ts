@@ -1,7 +1,11 @@
 import { defineConfig, type Options } from 'tsup';
 
 const shared: Options = {
-  entry: { index: 'src/index.ts', 'adapter/index': 'src/adapter/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'adapter/index': 'src/adapter/index.ts',
+    'internal/index': 'src/internal/index.ts',
+  },
   dts: true,
   sourcemap: true,
   target: 'node20',

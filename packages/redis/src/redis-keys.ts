@@ -1,3 +1,5 @@
+import { assertKey } from '@refreshkit/core/internal';
+
 /**
  * Redis key names for one cache key. The `{…}` hash tag puts a record, its
  * lock and its update channel in one Redis Cluster slot, so the Lua
@@ -17,14 +19,12 @@ const CHANNEL_SUFFIX = '}:updated';
 /**
  * The names of `key`'s record, lock and channel under `prefix`.
  *
- * @throws TypeError when `key` is not well-formed Unicode: Redis keys are
+ * @throws TypeError when `key` is not a valid cache key, or not well-formed Unicode: Redis keys are
  * UTF-8, where every lone surrogate becomes U+FFFD, so two such keys would
  * share one record (one user reading another's tokens).
  */
 export function recordKeys(prefix: string, key: string): RecordKeys {
-  if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw new TypeError('Expected `key` to be well-formed Unicode, got a string with a lone surrogate');
-  }
+  assertKey(key);
   const base = `${prefix}{${key}}`;
   return { record: base, lock: `${base}:lock`, channel: `${base}${CHANNEL_SUFFIX.slice(1)}` };
 }

@@ -1,3 +1,4 @@
+import { assertIntegerInRange } from '@refreshkit/core/internal';
 import type { EncryptionKey } from './record-cipher.js';
 import type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
 
@@ -25,13 +26,10 @@ function kind(value: unknown): string {
   return `\`${typeof value}\``;
 }
 
+/** An optional integer option in `[min, max]`, or its default. */
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(
-      `Expected \`${name}\` to be an integer from ${min} to ${max}, got \`${String(value)}\` (${typeof value})`,
-    );
-  }
+  assertIntegerInRange(name, value, min, max);
   return value;
 }
 

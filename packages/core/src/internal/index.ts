@@ -1,0 +1,21 @@
+/**
+ * `@refreshkit/core/internal`: helpers the sibling packages share with core
+ * (`@refreshkit/redis`, `@refreshkit/postgres`), so that every package
+ * validates options with one message shape, backs off one way and waits one
+ * way. Not public API: no semver promise, and applications should not import it.
+ */
+export {
+  assertFunction,
+  assertIntegerInRange,
+  assertKey,
+  assertNonEmptyString,
+  assertNumberInRange,
+  assertObject,
+  assertOneOf,
+  describe,
+  invalid,
+  MAX_KEY_LENGTH,
+} from '../validate.js';
+export { abortable, sleep } from '../abortable.js';
+export { backoffDelay, type Backoff, type Jitter } from '../backoff.js';
+export { unrefTimer } from '../unref-timer.js';
