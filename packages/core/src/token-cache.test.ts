@@ -442,3 +442,24 @@ describe('TokenCache close', () => {
     expect(endpoint.calls).toHaveLength(1);
   });
 });
+
+describe('TokenCache.getTokenSet', () => {
+  it('returns the whole fresh set, by the same rules as getAccessToken', async () => {
+    const { clock, endpoint, cache } = setup();
+    await cache.set('k', { ...tokensExpiringIn(clock, HOUR), scope: 'read write', tokenType: 'Bearer' });
+    expect(await cache.getTokenSet('k')).toEqual({
+      accessToken: 'access-0',
+      refreshToken: 'refresh-0',
+      expiresAt: clock.time + HOUR,
+      scope: 'read write',
+      tokenType: 'bearer',
+    });
+    clock.advance(HOUR + 1);
+    const refreshed = await cache.getTokenSet('k');
+    expect(refreshed).toMatchObject({ accessToken: 'access-1', refreshToken: 'refresh-1' });
+    expect(Object.isFrozen(refreshed)).toBe(true);
+    expect(endpoint.calls).toHaveLength(1);
+    await expect(cache.getTokenSet('nobody')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+    await expect(cache.getTokenSet('')).rejects.toThrow(TypeError);
+  });
+});

@@ -31,6 +31,10 @@ const BACKGROUND_RETRY_MAX_MS = 30_000;
 /** Marks a slow-path call whose caller has not read the store yet. */
 const NOT_READ = Symbol('not read');
 
+function accessTokenOf(record: TokenRecord): string {
+  return record.tokens.accessToken;
+}
+
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
@@ -142,9 +146,23 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       }
       // Hand the read on: a second read would double the store's work, and a
       // dropped promise would reject unhandled.
-      return this.#getAccessTokenSlow(key, undefined, found);
+      return this.#usableRecord(key, undefined, found).then(accessTokenOf);
     }
-    return this.#getAccessTokenSlow(key, options, NOT_READ);
+    return this.#usableRecord(key, options, NOT_READ).then(accessTokenOf);
+  }
+
+  /**
+   * Returns the fresh token set of `key`, by the same rules as
+   * {@link getAccessToken}: the access token with everything the cache keeps
+   * beside it (refresh token, expiry, scope, and the provider's own fields).
+   * For an app that needs more than the bearer, such as a provider's
+   * `instance_url`. The set is frozen; never log it.
+   *
+   * @throws ReauthenticationRequiredError when the key has no usable grant.
+   * @throws TypeError when `key` is not a non-empty string.
+   */
+  async getTokenSet(key: string, options?: GetAccessTokenOptions): Promise<TokenSet> {
+    return (await this.#usableRecord(key, options, NOT_READ)).tokens;
   }
 
   /**
@@ -249,11 +267,12 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     return { running: this.#queue.pending, queued: this.#queue.size };
   }
 
-  async #getAccessTokenSlow(
+  /** The slow path: a usable record of `key`, refreshed (or waited for) when it must be. */
+  async #usableRecord(
     key: string,
     options: GetAccessTokenOptions | undefined,
     read: MaybePromise<TokenRecord | undefined> | typeof NOT_READ,
-  ): Promise<string> {
+  ): Promise<TokenRecord> {
     if (read !== NOT_READ && isThenable(read)) read.catch(() => {}); // handled below, or moot if the key is bad
     assertKey(key);
     const signal = options?.signal;
@@ -266,14 +285,14 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       if (options?.forceRefresh !== true && now < kept.usableUntil) {
         this.#hits++;
         this.#protocol.writeKeptSoon(key);
-        return kept.tokens.accessToken;
+        return kept;
       }
-      return (await abortable(this.#refresh(key, kept.version, false), signal)).tokens.accessToken;
+      return abortable(this.#refresh(key, kept.version, false), signal);
     }
     const record = await (read === NOT_READ ? this.#store.get(key) : read);
     if (record === undefined) {
       this.#misses++;
-      return (await abortable(this.#refresh(key, undefined, false), signal)).tokens.accessToken;
+      return abortable(this.#refresh(key, undefined, false), signal);
     }
     const now = this.#now();
     // A dead grant has usableUntil 0, so it comes here too: the locked re-read
@@ -281,9 +300,9 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     // calls the endpoint for a grant that is still dead.
     if (options?.forceRefresh !== true && now < record.usableUntil) {
       this.#onHit(key, record, now);
-      return record.tokens.accessToken;
+      return record;
     }
-    return (await abortable(this.#refresh(key, record.version, false), signal)).tokens.accessToken;
+    return abortable(this.#refresh(key, record.version, false), signal);
   }
 
   /** Counts a hit on a record that is still usable, and refreshes it in the background once inside the window. */
