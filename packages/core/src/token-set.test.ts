@@ -67,6 +67,47 @@ describe('toTokenSet', () => {
   });
 });
 
+describe('toTokenSet: grant lifecycle fields', () => {
+  const NOW = Date.UTC(2026, 0, 1);
+
+  it('keeps extras as a deep frozen copy, so later changes by the caller do not reach the stored set', () => {
+    const extras = { instance_url: 'https://eu.example.com', team: { id: 'T1' } };
+    const tokens = toTokenSet({ accessToken: 'a', extras });
+    extras.team.id = 'changed';
+    expect(tokens.extras).toEqual({ instance_url: 'https://eu.example.com', team: { id: 'T1' } });
+    expect(Object.isFrozen(tokens.extras!.team)).toBe(true);
+  });
+
+  it('refuses extras that are not JSON or too large, naming `tokens.extras` and never a value', () => {
+    expect(rejection({ accessToken: 'a', extras: { id_token: SECRET, f: () => 1 } })).toContain('`tokens.extras.f`');
+    expect(rejection({ accessToken: 'a', extras: { id_token: SECRET, big: 'x'.repeat(20_000) } })).toContain(
+      'Expected `tokens.extras` to be at most 16384 bytes as JSON',
+    );
+    expect(rejection({ accessToken: 'a', extras: SECRET })).toContain('`tokens.extras`');
+  });
+
+  it.each(['refreshTokenExpiresAt', 'suggestedRefreshAt', 'grantExpiresAt'])(
+    'keeps %s in ms since the epoch and refuses seconds, negatives and non-numbers',
+    (field) => {
+      expect(toTokenSet({ accessToken: 'a', [field]: NOW })).toMatchObject({ [field]: NOW });
+      expect(rejection({ accessToken: 'a', [field]: NOW / 1000 })).toContain('this looks like seconds');
+      expect(rejection({ accessToken: 'a', [field]: -1 })).toContain(`\`tokens.${field}\``);
+      expect(rejection({ accessToken: 'a', [field]: Number.NaN })).toContain('a finite number of ms since the epoch');
+      expect(rejection({ accessToken: 'a', [field]: '1767225600000' })).toContain(`\`tokens.${field}\``);
+    },
+  );
+
+  it.each([
+    ['refresh_token_expires_in', '`refreshTokenExpiresAt`'],
+    ['x_refresh_token_expires_in', '`refreshTokenExpiresAt`'],
+    ['refreshTokenExpiresIn', '`refreshTokenExpiresAt`'],
+    ['refresh_in', '`suggestedRefreshAt`'],
+    ['id_token', '`extras.id_token`'],
+  ])('names the field meant when given %s', (field, expected) => {
+    expect(rejection({ accessToken: 'a', [field]: 60 })).toContain(expected);
+  });
+});
+
 describe('TokenCache input checks', () => {
   it('leaves the stored tokens as they were when set() is given a bad token set', async () => {
     const cache = cacheWith();
