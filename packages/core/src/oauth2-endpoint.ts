@@ -1,10 +1,5 @@
 import { sleep as timerSleep } from './abortable.js';
-import {
-  InvalidTokenResponseError,
-  ReauthenticationRequiredError,
-  TokenEndpointConfigurationError,
-  TokenEndpointUnavailableError,
-} from './errors.js';
+import { InvalidTokenResponseError, TokenEndpointConfigurationError, TokenEndpointUnavailableError } from './errors.js';
 import { describeUrl } from './describe-url.js';
 import { validateEndpointOptions, type OAuth2EndpointOptions, type ResolvedRetry } from './oauth2-endpoint-options.js';
 import { readBoundedText } from './read-body.js';
@@ -26,6 +21,10 @@ type Outcome = { tokens: TokenSet; sentAt: number } | { error: Error; transient:
 
 /** What `#grant` needs to finish a token set: the grant, and the set a refresh replaces. */
 type GrantKind = Pick<GrantLifecycleContext, 'grantType' | 'previous'>;
+
+/** What `invalid_grant` means in a code exchange: the user must start over, the client is not misconfigured. */
+const REFUSED_CODE =
+  'the authorization code was refused (used, expired, or its code_verifier or redirect_uri does not match the authorization request): start the sign-in again';
 
 /**
  * A client for one OAuth 2.0 token endpoint, speaking whichever dialect the
@@ -165,7 +164,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
    * `redirect_uri` does not match. The user must sign in again; the client's
    * configuration is not at fault, so this is not a configuration error.
    */
-  async authorizationCode(options: AuthorizationCodeOptions): Promise<TokenSet> {
+  authorizationCode(options: AuthorizationCodeOptions): Promise<TokenSet> {
     assertObject('options', options);
     const { code, redirectUri, codeVerifier, signal } = options;
     assertNonEmptyString('code', code, true);
@@ -178,19 +177,10 @@ export class OAuth2Endpoint implements TokenEndpoint {
     if (codeVerifier !== undefined) assertCodeVerifier('codeVerifier', codeVerifier);
     const params: Record<string, string> = { grant_type: 'authorization_code', code, redirect_uri: redirectUri };
     if (codeVerifier !== undefined) params.code_verifier = codeVerifier;
-    try {
-      return await this.#grant(params, [code, codeVerifier], signal, {
-        grantType: 'authorization_code',
-        previous: undefined,
-      });
-    } catch (error) {
-      if (!(error instanceof ReauthenticationRequiredError)) throw error;
-      throw new ReauthenticationRequiredError(error.reason, {
-        cause: error,
-        ...(error.upstreamStatus !== undefined && { upstreamStatus: error.upstreamStatus }),
-        detail: `the authorization code was refused (used, expired, or its code_verifier or redirect_uri does not match the authorization request): start the sign-in again`,
-      });
-    }
+    return this.#grant(params, [code, codeVerifier], signal, {
+      grantType: 'authorization_code',
+      previous: undefined,
+    });
   }
 
   /** Keeps `util.inspect` output useful and free of secrets. */
@@ -222,7 +212,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
     ];
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const outcome = await this.#attempt(request, secrets, signal);
+      const outcome = await this.#attempt(request, secrets, signal, kind.grantType);
       if ('tokens' in outcome) {
         // The server answers again: whatever hold an earlier answer started is over.
         this.#holdUntil = 0;
@@ -287,7 +277,12 @@ export class OAuth2Endpoint implements TokenEndpoint {
     return this.#now() - firstAttemptAt + delay > this.#retry.maxElapsedMs ? undefined : delay;
   }
 
-  async #attempt(request: BuiltTokenRequest, secrets: (string | undefined)[], signal?: AbortSignal): Promise<Outcome> {
+  async #attempt(
+    request: BuiltTokenRequest,
+    secrets: (string | undefined)[],
+    signal: AbortSignal | undefined,
+    grantType: GrantKind['grantType'],
+  ): Promise<Outcome> {
     const sentAt = this.#now();
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     try {
@@ -326,6 +321,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
         defaultExpiresInMs: this.#defaultExpiresInMs,
         secrets,
         endpoint: this.#label,
+        ...(grantType === 'authorization_code' && { invalidGrantMeaning: REFUSED_CODE }),
       });
       return 'tokens' in outcome ? { tokens: outcome.tokens, sentAt } : outcome;
     } catch (cause) {

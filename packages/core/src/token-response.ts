@@ -26,6 +26,8 @@ export interface ResponseContext {
   readonly secrets: readonly (string | undefined)[];
   /** The endpoint as messages name it: origin and path, never query or credentials. */
   readonly endpoint: string;
+  /** What an `invalid_grant` means for this grant, appended to its message (a refused code is not a dead refresh token). */
+  readonly invalidGrantMeaning?: string;
 }
 
 /** A raw HTTP answer, already read within the size limit. */
@@ -249,7 +251,7 @@ export function interpretTokenResponse(
     return {
       error: new ReauthenticationRequiredError('invalid_grant', {
         upstreamStatus,
-        detail: `${endpoint} answered ${detail}`,
+        detail: `${endpoint} answered ${detail}${context.invalidGrantMeaning ? `; ${context.invalidGrantMeaning}` : ''}`,
       }),
       transient: false,
     };
