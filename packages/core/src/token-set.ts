@@ -57,7 +57,13 @@ export interface TokenSet {
  */
 const EARLIEST_EXPIRES_AT_MS = 1e11;
 
-/** Wire (or other-dialect) names that a caller may pass by mistake, with the field meant. */
+/**
+ * Wire (or other-dialect) names that a caller may pass by mistake, with the
+ * field meant. Only names whose value would be wrong if simply moved (relative
+ * seconds where an epoch is meant, snake_case for a camelCase field) are
+ * refused; other unknown fields (`id_token` in an app's own row) are dropped
+ * as before, so an existing `load` keeps working.
+ */
 const MISTAKEN_FIELDS: Readonly<Record<string, string>> = {
   access_token: '`accessToken`',
   refresh_token: '`refreshToken`',
@@ -71,7 +77,6 @@ const MISTAKEN_FIELDS: Readonly<Record<string, string>> = {
     '`refreshTokenExpiresAt` (ms since the epoch: `Date.now() + x_refresh_token_expires_in * 1000`)',
   refreshTokenExpiresIn: '`refreshTokenExpiresAt` (ms since the epoch: `Date.now() + refreshTokenExpiresIn * 1000`)',
   refresh_in: '`suggestedRefreshAt` (ms since the epoch: `Date.now() + refresh_in * 1000`)',
-  id_token: '`extras.id_token` (provider fields go in `extras`, with their wire names)',
 };
 
 /** The ms-epoch fields of a token set besides `expiresAt`. */
