@@ -178,14 +178,20 @@ describe('refresh tokens with an idle lifetime (oidc-provider, 3 s)', () => {
     );
   });
 
-  it('takes the refresh-token expiry from refreshTokenLifetime when the server does not say', async () => {
-    const silent = await AuthorizationServer.start({ refreshTokenIdleSeconds: 3, announceRefreshTokenExpiry: false });
+  it('takes the refresh-token expiry from refreshTokenLifetime when the server does not say, and the refresh_in hint', async () => {
+    const silent = await AuthorizationServer.start({
+      refreshTokenIdleSeconds: 3,
+      announceRefreshTokenExpiry: false,
+      refreshInSeconds: 1,
+    });
     try {
       const sentAt = Date.now();
       const tokens = await silent.login('configured', BASIC_CLIENT, { refreshTokenLifetime: { idleMs: 2_000 } });
       const answeredAt = Date.now();
       expect(tokens.refreshTokenExpiresAt).toBeGreaterThanOrEqual(sentAt + 2_000);
       expect(tokens.refreshTokenExpiresAt).toBeLessThanOrEqual(answeredAt + 2_000);
+      expect(tokens.suggestedRefreshAt).toBeGreaterThanOrEqual(sentAt + 1_000);
+      expect(tokens.suggestedRefreshAt).toBeLessThanOrEqual(answeredAt + 1_000);
       const unconfigured = await silent.login('unconfigured');
       expect(unconfigured.refreshTokenExpiresAt).toBeUndefined();
     } finally {

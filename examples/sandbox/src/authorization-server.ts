@@ -36,6 +36,11 @@ export interface AuthorizationServerOptions {
    */
   readonly announceRefreshTokenExpiry?: boolean;
   /**
+   * When set, token responses carrying a refresh token suggest refreshing
+   * after this many seconds (`refresh_in`, as Microsoft sends it).
+   */
+  readonly refreshInSeconds?: number;
+  /**
    * Provider-defined fields added to every user token response, as
    * Salesforce adds `instance_url`.
    * @default { instance_url: '<issuer>/instance' }
@@ -325,6 +330,7 @@ export class AuthorizationServer {
       const body = ctx.body as Record<string, unknown> | undefined;
       if (ctx.path !== '/token' || ctx.status !== 200 || typeof body?.refresh_token !== 'string') return;
       Object.assign(body, extraFields);
+      if (options.refreshInSeconds !== undefined) body.refresh_in = options.refreshInSeconds;
       if (announce) {
         const refreshToken = await provider.RefreshToken.find(body.refresh_token);
         if (refreshToken !== undefined) body.refresh_token_expires_in = refreshToken.remainingTTL;
