@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
+import { MemoryStore } from './memory-store.js';
 import { TokenCache } from './token-cache.js';
 import { toTokenSet } from './token-set.js';
 
@@ -118,6 +119,32 @@ describe('TokenCache input checks', () => {
     await expect(cache.set('alice', { access_token: SECRET } as never)).rejects.toThrow(TypeError);
     await expect(cache.set('alice', { accessToken: 'x', expiresAt: 1_700_000_000 })).rejects.toThrow('seconds');
     await expect(cache.getAccessToken('alice')).resolves.toBe('good-token');
+  });
+
+  it('leaves the stored tokens as they were when set() is given bad extras or lifetimes', async () => {
+    const store = new MemoryStore();
+    const clock = new ManualClock();
+    const cache = new TokenCache({ endpoint: new ScriptedEndpoint(clock.now), now: clock.now, store });
+    const extras = { instance_url: 'https://eu.example.com', team: { id: 'T1' } };
+    await cache.set('alice', { accessToken: 'good-token', refreshToken: 'good-refresh', extras });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const bad of [
+      { extras: { id_token: SECRET, f: () => SECRET } },
+      { extras: { id_token: SECRET, blob: 'x'.repeat(20_000) } },
+      { extras: cyclic },
+      { extras: SECRET },
+      { refreshTokenExpiresAt: -1 },
+      { refreshTokenExpiresAt: 1_700_000_000 },
+      { grantExpiresAt: Infinity },
+    ]) {
+      const error = await cache.set('alice', { accessToken: 'x', ...bad } as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).not.toContain(SECRET);
+    }
+    await expect(cache.getAccessToken('alice')).resolves.toBe('good-token');
+    // Extras pass through set into the store whole.
+    expect((await store.get('alice'))?.tokens.extras).toEqual(extras);
   });
 
   it('rejects keys with a lone surrogate, so two distinct keys can never share a record', async () => {
