@@ -67,6 +67,12 @@ describe('toExtras', () => {
     expect(message).toContain('keep only the fields the app needs');
   });
 
+  it('refuses more values than could fit before serialising them, naming the extras', () => {
+    expect(rejection({ list: Array.from({ length: MAX_EXTRAS_BYTES + 1 }, () => 0) })).toContain(
+      'Expected `tokens.extras` to be at most',
+    );
+  });
+
   it('refuses nesting deeper than the limit instead of overflowing the stack', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 10_000; i++) deep = [deep];

@@ -79,9 +79,9 @@ function copyJson(
   path: string,
   depth: number,
   ancestors: Set<object>,
-  budget: { nodes: number },
+  budget: { nodes: number; readonly root: string },
 ): JsonValue {
-  if (--budget.nodes < 0) throw tooLarge(path.replace(/[.[].*$/, ''));
+  if (--budget.nodes < 0) throw tooLarge(budget.root);
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
     if (Number.isFinite(value)) return value;
@@ -156,7 +156,7 @@ export function toExtras(value: unknown, name: string): TokenExtras {
     throw new TypeError(`Expected \`${name}\` to be a plain object of JSON fields, got ${got}`);
   }
   // Every JSON value takes at least one byte, so more nodes than bytes is too large whatever they hold.
-  const copy = copyJson(value, name, 0, new Set(), { nodes: MAX_EXTRAS_BYTES }) as TokenExtras;
+  const copy = copyJson(value, name, 0, new Set(), { nodes: MAX_EXTRAS_BYTES, root: name }) as TokenExtras;
   if (jsonBytes(copy) > MAX_EXTRAS_BYTES) throw tooLarge(name);
   return copy;
 }
@@ -180,7 +180,7 @@ export function extrasFromResponse(
     if (consumed.has(key)) continue;
     let value: JsonValue;
     try {
-      value = copyJson(body[key], 'extras', 1, new Set(), { nodes: MAX_EXTRAS_BYTES });
+      value = copyJson(body[key], 'extras', 1, new Set(), { nodes: MAX_EXTRAS_BYTES, root: 'extras' });
     } catch {
       continue;
     }
