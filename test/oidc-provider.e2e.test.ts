@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache } from '@refreshkit/core';
+import {
+  createPkcePair,
+  OAuth2Endpoint,
+  ReauthenticationRequiredError,
+  TokenCache,
+  type TokenSet,
+} from '@refreshkit/core';
 import { runDemo } from '@refreshkit/example-demo';
 import { createExpressApp } from '@refreshkit/example-express-app';
 import { createKoaApp } from '@refreshkit/example-koa-app';
@@ -9,6 +15,7 @@ import {
   BASIC_CLIENT,
   POST_CLIENT,
   ProtectedApi,
+  REDIRECT_URI,
   sandboxCache,
   type SandboxClient,
 } from '@refreshkit/example-sandbox';
@@ -68,6 +75,128 @@ describe('OAuth2Endpoint against oidc-provider (rotation always on)', () => {
       active: true,
       client_id: client.clientId,
     });
+  });
+});
+
+describe('authorization-code exchange with PKCE against oidc-provider', () => {
+  const DAY_MS = 86_400_000;
+
+  it.each([BASIC_CLIENT, POST_CLIENT])(
+    'exchanges a code with its verifier ($authMethod) for tokens with the provider fields and the refresh-token expiry',
+    async (client) => {
+      const pkce = await createPkcePair();
+      const code = await authorizationServer.authorize(`code-${client.authMethod}`, {
+        client,
+        codeChallenge: pkce.codeChallenge,
+      });
+      const sentAt = Date.now();
+      const tokens = await endpointFor(client).authorizationCode({
+        code,
+        redirectUri: REDIRECT_URI,
+        codeVerifier: pkce.codeVerifier,
+      });
+      const answeredAt = Date.now();
+      expect(tokens.refreshToken).toBeDefined();
+      expect(tokens.extras?.instance_url).toBe(`${authorizationServer.issuer}/instance`);
+      expect(typeof tokens.extras?.id_token).toBe('string');
+      // A day's refresh token, counted from the send time less the server's second of rounding.
+      expect(tokens.refreshTokenExpiresAt).toBeGreaterThanOrEqual(sentAt + DAY_MS - 2_000);
+      expect(tokens.refreshTokenExpiresAt).toBeLessThanOrEqual(answeredAt + DAY_MS);
+      expect((await authorizationServer.introspect(tokens.accessToken)).active).toBe(true);
+
+      // The first set refreshes like any other, keeping the sign-in's fields.
+      const refreshed = await endpointFor(client).refresh(tokens.refreshToken!, { previous: tokens });
+      expect(refreshed.extras?.instance_url).toBe(`${authorizationServer.issuer}/instance`);
+      expect(refreshed.refreshTokenExpiresAt).toBeGreaterThanOrEqual(tokens.refreshTokenExpiresAt!);
+    },
+  );
+
+  it.each([
+    ['another verifier', async () => (await createPkcePair()).codeVerifier],
+    ['no verifier', async () => undefined],
+  ])('refuses the code with %s as ReauthenticationRequiredError (invalid_grant)', async (_what, verifierOf) => {
+    const pkce = await createPkcePair();
+    const code = await authorizationServer.authorize('wrong-verifier', { codeChallenge: pkce.codeChallenge });
+    const codeVerifier = await verifierOf();
+    const error = await endpointFor(BASIC_CLIENT)
+      .authorizationCode({ code, redirectUri: REDIRECT_URI, ...(codeVerifier && { codeVerifier }) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ReauthenticationRequiredError);
+    expect((error as ReauthenticationRequiredError).reason).toBe('invalid_grant');
+    expect((error as Error).message).toContain('start the sign-in again');
+    expect((error as Error).message).not.toContain(code);
+  });
+
+  it('refuses a code presented twice', async () => {
+    const pkce = await createPkcePair();
+    const code = await authorizationServer.authorize('code-reuse', { codeChallenge: pkce.codeChallenge });
+    const exchange = () =>
+      endpointFor(BASIC_CLIENT).authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier: pkce.codeVerifier });
+    await exchange();
+    await expect(exchange()).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+  });
+
+  it('refuses a code sent with another redirect URI', async () => {
+    const code = await authorizationServer.authorize('other-redirect');
+    await expect(
+      endpointFor(BASIC_CLIENT).authorizationCode({ code, redirectUri: 'http://127.0.0.1/elsewhere' }),
+    ).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+  });
+});
+
+describe('refresh tokens with an idle lifetime (oidc-provider, 3 s)', () => {
+  let idleServer: AuthorizationServer;
+  beforeAll(async () => {
+    idleServer = await AuthorizationServer.start({ accessTokenTtlSeconds: 2, refreshTokenIdleSeconds: 3 });
+  });
+  afterAll(() => idleServer?.close());
+
+  /** Waits until the server must consider a refresh token with this stated expiry dead. */
+  const pastExpiry = async (tokens: TokenSet) => {
+    // refreshTokenExpiresAt is up to a second early (the server counts whole seconds).
+    await sleep(Math.max(0, tokens.refreshTokenExpiresAt! + 1_100 - Date.now()));
+  };
+
+  it("keeps a grant alive past its first refresh token's idle expiry by refreshing within it", async () => {
+    const endpoint = idleServer.endpointFor();
+    const first = await idleServer.login('sliding');
+    let current = first;
+    for (let i = 0; i < 3; i++) {
+      await sleep(1_200);
+      current = await endpoint.refresh(current.refreshToken!, { previous: current });
+      expect(current.refreshTokenExpiresAt).toBeGreaterThan(Date.now());
+    }
+    expect(Date.now()).toBeGreaterThan(first.refreshTokenExpiresAt! + 1_000);
+    expect(current.extras?.instance_url).toBe(`${idleServer.issuer}/instance`);
+  });
+
+  it('loses a grant left idle past refreshTokenExpiresAt: the refresh fails as ReauthenticationRequiredError', async () => {
+    const tokens = await idleServer.login('idle');
+    await pastExpiry(tokens);
+    await expect(idleServer.endpointFor().refresh(tokens.refreshToken!)).rejects.toBeInstanceOf(
+      ReauthenticationRequiredError,
+    );
+  });
+
+  it('takes the refresh-token expiry from refreshTokenLifetime when the server does not say, and the refresh_in hint', async () => {
+    const silent = await AuthorizationServer.start({
+      refreshTokenIdleSeconds: 3,
+      announceRefreshTokenExpiry: false,
+      refreshInSeconds: 1,
+    });
+    try {
+      const sentAt = Date.now();
+      const tokens = await silent.login('configured', BASIC_CLIENT, { refreshTokenLifetime: { idleMs: 2_000 } });
+      const answeredAt = Date.now();
+      expect(tokens.refreshTokenExpiresAt).toBeGreaterThanOrEqual(sentAt + 2_000);
+      expect(tokens.refreshTokenExpiresAt).toBeLessThanOrEqual(answeredAt + 2_000);
+      expect(tokens.suggestedRefreshAt).toBeGreaterThanOrEqual(sentAt + 1_000);
+      expect(tokens.suggestedRefreshAt).toBeLessThanOrEqual(answeredAt + 1_000);
+      const unconfigured = await silent.login('unconfigured');
+      expect(unconfigured.refreshTokenExpiresAt).toBeUndefined();
+    } finally {
+      await silent.close();
+    }
   });
 });
 

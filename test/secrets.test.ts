@@ -12,7 +12,11 @@ const ACCESS = 'SENTINEL-ACCESS-3f9a1c';
 const REFRESH = 'SENTINEL-REFRESH-7b2e44';
 const SECRET = 'SENTINEL-CLIENT-SECRET-c81d';
 const NEXT_ACCESS = 'SENTINEL-NEXT-ACCESS-0e5f';
-const SENTINELS = [ACCESS, REFRESH, SECRET, NEXT_ACCESS];
+const ID_TOKEN = 'SENTINEL-ID-TOKEN-a4c2';
+const USER_TOKEN = 'SENTINEL-SLACK-USER-TOKEN-9d01';
+const CODE = 'SENTINEL-AUTH-CODE-55e7';
+const VERIFIER = 'SENTINEL-VERIFIER-0123456789abcdefghijklmnopqrstuv';
+const SENTINELS = [ACCESS, REFRESH, SECRET, NEXT_ACCESS, ID_TOKEN, USER_TOKEN, CODE, VERIFIER];
 
 let server: TokenServer;
 let redis: TestRedis;
@@ -58,6 +62,21 @@ const echoes: [string, Parameters<typeof json>[1], unknown][] = [
   ['refresh token echoed in the error field', 400, { error: `invalid_grant ${REFRESH}` }],
   ['client secret echoed in the error field', 401, { error: SECRET }],
   ['refresh token echoed URL-encoded in the error field', 503, { error: encodeURIComponent(`${REFRESH}/x`) }],
+  [
+    'credentials among the extras echoed in the description',
+    400,
+    {
+      error: 'invalid_request',
+      error_description: `${ID_TOKEN} ${USER_TOKEN}`,
+      id_token: ID_TOKEN,
+      authed_user: { access_token: USER_TOKEN },
+    },
+  ],
+  [
+    'an unusable 2xx carrying credentials among its extras',
+    200,
+    { access_token: NEXT_ACCESS, token_type: 'DPoP', id_token: ID_TOKEN, authed_user: { access_token: USER_TOKEN } },
+  ],
 ];
 
 describe('secrets never leak', () => {
@@ -82,6 +101,26 @@ describe('secrets never leak', () => {
     const fetchError = await cache.fetch('user', 'https://elsewhere.example/').catch((e: unknown) => e);
     expectNoSentinel([error, fetchError, ...events, cache, cache.stats()]);
     expect(events.length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['invalid_grant', 400, { error: 'invalid_grant', error_description: `code ${CODE} verifier ${VERIFIER}` }],
+    ['invalid_client', 401, { error: 'invalid_client', error_description: `${CODE} ${SECRET}` }],
+    ['server error', 500, { error: 'server_error', error_description: `${CODE} ${VERIFIER}` }],
+    ['an unusable 2xx', 200, { access_token: `${NEXT_ACCESS}\n`, id_token: ID_TOKEN, code: CODE }],
+  ] as const)('through authorization-code exchange %s errors', async (_name, status, body) => {
+    server.handler = (_request, res) => json(res, status, body);
+    const endpoint = new OAuth2Endpoint({
+      tokenUrl: server.tokenUrl,
+      clientId: 'client',
+      clientSecret: SECRET,
+      retry: { maxAttempts: 2, baseDelayMs: 1 },
+    });
+    const error = await endpoint
+      .authorizationCode({ code: CODE, redirectUri: 'https://app.example.com/cb', codeVerifier: VERIFIER })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expectNoSentinel([error, endpoint]);
   });
 
   it('through JSON-escaped echoes (`\\/`, `\\u00XX`) kept in the error response body', async () => {
@@ -154,7 +193,14 @@ describe('secrets never leak', () => {
       endpoint: new OAuth2Endpoint({ tokenUrl: server.tokenUrl, clientId: 'client', clientSecret: SECRET }),
       store,
     });
-    await cache.set('user', { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() + 60_000 });
+    const extras = {
+      instance_url: 'https://eu.example.com',
+      id_token: ID_TOKEN,
+      authed_user: { access_token: USER_TOKEN },
+    };
+    await cache.set('user', { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() + 60_000, extras });
+    // Extras are stored with the tokens, encrypted with them, and come back whole.
+    expect((await store.get('user'))?.tokens.extras).toEqual(extras);
     const wrongKey = new RedisTokenStore({
       redis: redis.url,
       prefix,

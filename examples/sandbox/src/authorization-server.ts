@@ -2,7 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata, Configuration } from 'oidc-provider';
-import type { TokenSet } from '@refreshkit/core';
+import {
+  createPkcePair,
+  OAuth2Endpoint,
+  type JsonValue,
+  type OAuth2EndpointOptions,
+  type TokenSet,
+} from '@refreshkit/core';
 
 /** A confidential client registered with the embedded authorization server. */
 export interface SandboxClient {
@@ -15,6 +21,39 @@ export interface SandboxClient {
 export interface AuthorizationServerOptions {
   /** Lifetime of access tokens (user and client-credentials), in seconds. @default 4 */
   readonly accessTokenTtlSeconds?: number;
+  /**
+   * Idle lifetime of refresh tokens, in seconds: rotation is always on and
+   * each rotated refresh token lives this long again, so a grant unused for
+   * longer is dead, as with Microsoft's 90 days or Xero's 60.
+   * @default 86_400 (a day)
+   */
+  readonly refreshTokenIdleSeconds?: number;
+  /**
+   * Whether token responses say when their refresh token expires
+   * (`refresh_token_expires_in`, as Microsoft, GitHub and Zoom send it).
+   * Off, a client must know the lifetime from configuration.
+   * @default true
+   */
+  readonly announceRefreshTokenExpiry?: boolean;
+  /**
+   * When set, token responses carrying a refresh token suggest refreshing
+   * after this many seconds (`refresh_in`, as Microsoft sends it).
+   */
+  readonly refreshInSeconds?: number;
+  /**
+   * Provider-defined fields added to every user token response, as
+   * Salesforce adds `instance_url`.
+   * @default { instance_url: '<issuer>/instance' }
+   */
+  readonly extraTokenFields?: Readonly<Record<string, JsonValue>>;
+}
+
+/** Options of {@link AuthorizationServer.authorize}. */
+export interface AuthorizeOptions {
+  /** The client signing the user in. @default BASIC_CLIENT */
+  readonly client?: SandboxClient;
+  /** The PKCE `code_challenge` (S256) to bind the code to; omit for no PKCE. */
+  readonly codeChallenge?: string;
 }
 
 /** What the authorization server has seen, for assertions and the demo summary. */
@@ -47,7 +86,8 @@ export const RESOURCE_SERVER_CLIENT: SandboxClient = {
   authMethod: 'client_secret_basic',
 };
 
-const REDIRECT_URI = 'http://127.0.0.1/callback';
+/** The redirect URI every sandbox client registers. */
+export const REDIRECT_URI = 'http://127.0.0.1/callback';
 
 /**
  * A real OpenID Connect authorization server (`oidc-provider`) on a free
@@ -104,12 +144,45 @@ export class AuthorizationServer {
     return `${this.#issuer}/token/revocation`;
   }
 
+  /** An {@link OAuth2Endpoint} for one of the sandbox's clients, in the dialect it is registered with. */
+  endpointFor(client: SandboxClient = BASIC_CLIENT, options: Partial<OAuth2EndpointOptions> = {}): OAuth2Endpoint {
+    return new OAuth2Endpoint({
+      tokenUrl: this.tokenUrl,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      authMethod: client.authMethod,
+      ...options,
+    });
+  }
+
   /**
-   * Signs `accountId` in through the authorization-code flow, headlessly:
-   * the dev login and consent forms are submitted over HTTP, with
-   * `prompt=consent` and `offline_access` so a refresh token is issued.
+   * Signs `accountId` in as an app would: a PKCE pair, the authorization
+   * code flow ({@link AuthorizationServer.authorize}), and the code exchanged
+   * by `OAuth2Endpoint.authorizationCode`, so the first token set is built
+   * exactly like every refreshed one.
    */
-  async login(accountId: string, client: SandboxClient = BASIC_CLIENT): Promise<TokenSet> {
+  async login(
+    accountId: string,
+    client: SandboxClient = BASIC_CLIENT,
+    endpointOptions: Partial<OAuth2EndpointOptions> = {},
+  ): Promise<TokenSet> {
+    const pkce = await createPkcePair();
+    const code = await this.authorize(accountId, { client, codeChallenge: pkce.codeChallenge });
+    return this.endpointFor(client, endpointOptions).authorizationCode({
+      code,
+      redirectUri: REDIRECT_URI,
+      codeVerifier: pkce.codeVerifier,
+    });
+  }
+
+  /**
+   * Runs the browser's part of the authorization-code flow headlessly and
+   * returns the code: the dev login and consent forms are submitted over
+   * HTTP, with `prompt=consent` and `offline_access` so a refresh token is
+   * issued.
+   */
+  async authorize(accountId: string, options: AuthorizeOptions = {}): Promise<string> {
+    const { client = BASIC_CLIENT, codeChallenge } = options;
     const cookies = new Map<string, string>();
     const send = async (url: string, init: RequestInit = {}): Promise<Response> => {
       const headers = new Headers(init.headers);
@@ -132,6 +205,7 @@ export class AuthorizationServer {
       scope: 'openid offline_access',
       prompt: 'consent',
       state: 'sandbox-state',
+      ...(codeChallenge !== undefined && { code_challenge: codeChallenge, code_challenge_method: 'S256' }),
     }).toString();
     let response = await send(authorize.href);
     const prompts = ['login', 'consent'];
@@ -142,7 +216,7 @@ export class AuthorizationServer {
       if (next.href.startsWith(REDIRECT_URI)) {
         const code = next.searchParams.get('code');
         if (code === null) throw new Error(`Login failed: ${next.searchParams.get('error') ?? 'no code'}`);
-        return this.#exchangeCode(code, client);
+        return code;
       }
       if (next.pathname.startsWith('/interaction/')) {
         const prompt = prompts.shift() ?? 'consent';
@@ -196,28 +270,11 @@ export class AuthorizationServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  async #exchangeCode(code: string, client: SandboxClient): Promise<TokenSet> {
-    const sentAt = Date.now();
-    const params = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI });
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-    if (client.authMethod === 'client_secret_basic') headers.authorization = basic(client);
-    else {
-      params.set('client_id', client.clientId);
-      params.set('client_secret', client.clientSecret);
-    }
-    const response = await fetch(this.tokenUrl, { method: 'POST', headers, body: params.toString() });
-    const body = (await response.json()) as { access_token: string; refresh_token?: string; expires_in: number };
-    if (!response.ok || body.refresh_token === undefined) throw new Error(`Code exchange failed (${response.status})`);
-    return {
-      accessToken: body.access_token,
-      refreshToken: body.refresh_token,
-      expiresAt: sentAt + body.expires_in * 1000,
-    };
-  }
-
   /** Starts a server on a free loopback port. */
   static async start(options: AuthorizationServerOptions = {}): Promise<AuthorizationServer> {
     const ttl = options.accessTokenTtlSeconds ?? 4;
+    const refreshTtl = options.refreshTokenIdleSeconds ?? 24 * 3600;
+    const announce = options.announceRefreshTokenExpiry ?? true;
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -252,7 +309,8 @@ export class AuthorizationServer {
       ttl: {
         AccessToken: ttl,
         ClientCredentials: ttl,
-        RefreshToken: 24 * 3600,
+        // A fixed number: each rotated refresh token lives this long again (an idle lifetime).
+        RefreshToken: refreshTtl,
         Grant: 24 * 3600,
         Session: 3600,
         Interaction: 600,
@@ -264,6 +322,19 @@ export class AuthorizationServer {
     const provider = await quietly(async () => {
       const { default: OidcProvider } = await import('oidc-provider');
       return new OidcProvider(issuer, configuration);
+    });
+    const extraFields = options.extraTokenFields ?? { instance_url: `${issuer}/instance` };
+    // Adds what real providers send beside the standard fields, to answers that carry a refresh token.
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as Record<string, unknown> | undefined;
+      if (ctx.path !== '/token' || ctx.status !== 200 || typeof body?.refresh_token !== 'string') return;
+      Object.assign(body, extraFields);
+      if (options.refreshInSeconds !== undefined) body.refresh_in = options.refreshInSeconds;
+      if (announce) {
+        const refreshToken = await provider.RefreshToken.find(body.refresh_token);
+        if (refreshToken !== undefined) body.refresh_token_expires_in = refreshToken.remainingTTL;
+      }
     });
     server.on('request', provider.callback());
     return new AuthorizationServer(server, issuer, provider);

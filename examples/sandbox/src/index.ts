@@ -5,6 +5,8 @@ export {
   RESOURCE_SERVER_CLIENT,
   type AuthorizationServerOptions,
   type AuthorizationServerStats,
+  type AuthorizeOptions,
+  REDIRECT_URI,
   type SandboxClient,
 } from './authorization-server.js';
 export { ProtectedApi, type ProtectedApiOptions } from './protected-api.js';

@@ -8,8 +8,17 @@ export type {
 } from './token-cache-options.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export type { MaybePromise, StoreLock, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
-export type { ClientCredentialsOptions, EndpointCallOptions, TokenEndpoint } from './token-endpoint.js';
+export type {
+  AuthorizationCodeOptions,
+  ClientCredentialsOptions,
+  EndpointCallOptions,
+  RefreshOptions,
+  TokenEndpoint,
+} from './token-endpoint.js';
 export { toTokenSet, type TokenSet } from './token-set.js';
+export { MAX_EXTRAS_BYTES, type JsonValue, type TokenExtras } from './token-extras.js';
+export { createPkcePair, pkceChallengeOf, type PkcePair } from './pkce.js';
+export type { RefreshTokenLifetime } from './refresh-token-lifetime.js';
 export {
   CorruptRecordError,
   InvalidTokenResponseError,

@@ -1,4 +1,5 @@
 import { describeUrl } from './describe-url.js';
+import { validateRefreshTokenLifetime, type RefreshTokenLifetime } from './refresh-token-lifetime.js';
 import type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';
 import {
   assertFunction,
@@ -109,6 +110,14 @@ export interface OAuth2EndpointOptions {
    */
   readonly defaultExpiresInMs?: number;
   /**
+   * Refresh-token lifetimes from the provider's documentation, used when its
+   * answers do not state one (`refresh_token_expires_in`): sets
+   * `refreshTokenExpiresAt` (and, with `absoluteMs`, `grantExpiresAt`) on
+   * the token sets this endpoint returns. Without it, and without the
+   * server saying, a refresh token's expiry is unknown.
+   */
+  readonly refreshTokenLifetime?: RefreshTokenLifetime;
+  /**
    * Largest response body accepted.
    * Range: integer from 1_024 to 16_777_216.
    * @default 65_536
@@ -170,6 +179,7 @@ export function validateEndpointOptions(options: OAuth2EndpointOptions): {
   tokenUrl: URL;
   authMethod: ClientAuthMethod;
   retry: ResolvedRetry;
+  refreshTokenLifetime: RefreshTokenLifetime | undefined;
 } {
   assertObject('options', options);
   assertNonEmptyString('tokenUrl', options.tokenUrl);
@@ -255,5 +265,7 @@ export function validateEndpointOptions(options: OAuth2EndpointOptions): {
     }
     Object.assign(retry, Object.fromEntries(Object.entries(options.retry).filter(([, v]) => v !== undefined)));
   }
-  return { tokenUrl, authMethod, retry };
+  const refreshTokenLifetime =
+    options.refreshTokenLifetime === undefined ? undefined : validateRefreshTokenLifetime(options.refreshTokenLifetime);
+  return { tokenUrl, authMethod, retry, refreshTokenLifetime };
 }

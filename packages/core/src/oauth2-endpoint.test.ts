@@ -817,3 +817,197 @@ describe('OAuth2Endpoint with a TokenCache: a rotation is never thrown away for 
     await cache.close();
   });
 });
+
+describe('OAuth2Endpoint.authorizationCode', () => {
+  const CODE = 'auth-code-SENTINEL-c0de';
+  const VERIFIER = 'verifier-SENTINEL-0123456789abcdefghijklmnopqrstuvwxyz';
+  const REDIRECT = 'https://app.example.com/callback';
+
+  it('sends the authorization_code grant with code, redirect_uri and code_verifier, and Basic credentials', async () => {
+    const { endpoint } = endpointWith();
+    const tokens = await endpoint.authorizationCode({ code: CODE, redirectUri: REDIRECT, codeVerifier: VERIFIER });
+    expect(tokens.accessToken).toBe(ACCESS);
+    const [request] = server.requests;
+    expect(request!.headers.authorization).toBe(basic('my-client', SECRET));
+    expect(request!.params).toEqual({
+      grant_type: 'authorization_code',
+      code: CODE,
+      redirect_uri: REDIRECT,
+      code_verifier: VERIFIER,
+    });
+  });
+
+  it('speaks the camelCase JSON dialect with credentials in the body, like refresh', async () => {
+    const { endpoint } = endpointWith({
+      authMethod: 'client_secret_post',
+      bodyEncoding: 'json',
+      fieldNaming: 'camelCase',
+    });
+    await endpoint.authorizationCode({ code: CODE, redirectUri: REDIRECT });
+    const [request] = server.requests;
+    expect(request!.headers['content-type']).toBe('application/json');
+    expect(request!.headers.authorization).toBeUndefined();
+    expect(request!.params).toEqual({
+      grantType: 'authorization_code',
+      code: CODE,
+      redirectUri: REDIRECT,
+      clientId: 'my-client',
+      clientSecret: SECRET,
+    });
+  });
+
+  it('keeps the provider fields and the refresh-token expiry of the answer', async () => {
+    server.handler = (_request, res) =>
+      json(res, 200, {
+        access_token: ACCESS,
+        refresh_token: REFRESH,
+        expires_in: 3600,
+        refresh_token_expires_in: 7_776_000,
+        instance_url: 'https://eu.example.my.salesforce.com',
+        id_token: 'eyJhbGciOiJub25lIn0.e30.',
+      });
+    const T = Date.UTC(2026, 0, 1);
+    const { endpoint } = endpointWith({ now: () => T });
+    const tokens = await endpoint.authorizationCode({ code: CODE, redirectUri: REDIRECT });
+    expect(tokens.refreshTokenExpiresAt).toBe(T + 7_776_000_000 - 1000);
+    expect(tokens.extras).toEqual({
+      instance_url: 'https://eu.example.my.salesforce.com',
+      id_token: 'eyJhbGciOiJub25lIn0.e30.',
+    });
+  });
+
+  it('turns invalid_grant into ReauthenticationRequiredError saying to start the sign-in again, quoting neither code nor verifier', async () => {
+    server.handler = (_request, res) =>
+      json(res, 400, { error: 'invalid_grant', error_description: `code ${CODE} or verifier ${VERIFIER} is wrong` });
+    const { endpoint } = endpointWith();
+    const error = await endpoint
+      .authorizationCode({ code: CODE, redirectUri: REDIRECT, codeVerifier: VERIFIER })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ReauthenticationRequiredError);
+    expect((error as ReauthenticationRequiredError).reason).toBe('invalid_grant');
+    expect((error as Error).message).toContain('start the sign-in again');
+    const shown = [
+      (error as Error).message,
+      inspect(error, { showHidden: true, depth: 9 }),
+      JSON.stringify(error),
+    ].join('\n');
+    expect(shown).not.toContain('SENTINEL');
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it.each([
+    ['no code', { redirectUri: REDIRECT }, 'Expected `code` to be a non-empty string'],
+    ['an empty code', { code: '', redirectUri: REDIRECT }, 'Expected `code` to be a non-empty string'],
+    ['no redirect URI', { code: CODE }, 'Expected `redirectUri` to be'],
+    [
+      'a relative redirect URI',
+      { code: CODE, redirectUri: '/callback' },
+      'Expected `redirectUri` to be an absolute URL',
+    ],
+    [
+      'a short verifier',
+      { code: CODE, redirectUri: REDIRECT, codeVerifier: 'SENTINEL-short' },
+      'Expected `codeVerifier` to be a string of 43 to 128',
+    ],
+    ['no options', undefined, 'Expected `options` to be an object'],
+  ])('refuses %s with a TypeError and sends nothing', async (_what, options, message) => {
+    const { endpoint } = endpointWith();
+    const error = await Promise.resolve()
+      .then(() => endpoint.authorizationCode(options as never))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toContain(message);
+    expect((error as Error).message).not.toContain('SENTINEL');
+    expect(server.requests).toHaveLength(0);
+  });
+});
+
+describe('OAuth2Endpoint refreshTokenLifetime', () => {
+  const T0 = Date.UTC(2026, 0, 1);
+  const HOUR = 3_600_000;
+  const DAY = 24 * HOUR;
+  const code = { code: 'c', redirectUri: 'https://app.example.com/cb' };
+
+  beforeEach(() => {
+    server.handler = (_request, res) =>
+      json(res, 200, { access_token: ACCESS, refresh_token: REFRESH, expires_in: 3600 });
+  });
+
+  it('sets refreshTokenExpiresAt from an idle lifetime, renewed by each refresh', async () => {
+    let now = T0;
+    const { endpoint } = endpointWith({ now: () => now, refreshTokenLifetime: { idleMs: 90 * DAY } });
+    const first = await endpoint.authorizationCode(code);
+    expect(first.refreshTokenExpiresAt).toBe(T0 + 90 * DAY);
+    expect(first.grantExpiresAt).toBeUndefined();
+    now = T0 + 30 * DAY;
+    const second = await endpoint.refresh(REFRESH, { previous: first });
+    expect(second.refreshTokenExpiresAt).toBe(T0 + 120 * DAY);
+  });
+
+  it('counts an absolute lifetime from the code exchange and carries it through refreshes as grantExpiresAt', async () => {
+    let now = T0;
+    const { endpoint } = endpointWith({
+      now: () => now,
+      refreshTokenLifetime: { absoluteMs: 100 * DAY, idleMs: 90 * DAY },
+    });
+    const first = await endpoint.authorizationCode(code);
+    expect(first.grantExpiresAt).toBe(T0 + 100 * DAY);
+    expect(first.refreshTokenExpiresAt).toBe(T0 + 90 * DAY);
+    now = T0 + 60 * DAY;
+    const second = await endpoint.refresh(REFRESH, { previous: first });
+    expect(second.grantExpiresAt).toBe(T0 + 100 * DAY);
+    expect(second.refreshTokenExpiresAt).toBe(T0 + 100 * DAY);
+    // Without the previous set, the grant's start is unknown: only the idle lifetime applies.
+    const blind = await endpoint.refresh(REFRESH);
+    expect(blind.grantExpiresAt).toBeUndefined();
+    expect(blind.refreshTokenExpiresAt).toBe(now + 90 * DAY);
+  });
+
+  it("prefers the server's stated refresh-token lifetime to the configured idle one, still capped by the grant's end", async () => {
+    server.handler = (_request, res) =>
+      json(res, 200, { access_token: ACCESS, refresh_token: REFRESH, refresh_token_expires_in: 3600 });
+    const { endpoint } = endpointWith({ now: () => T0, refreshTokenLifetime: { idleMs: 90 * DAY } });
+    expect((await endpoint.authorizationCode(code)).refreshTokenExpiresAt).toBe(T0 + HOUR - 1000);
+    const capped = endpointWith({ now: () => T0, refreshTokenLifetime: { absoluteMs: HOUR / 2 } }).endpoint;
+    expect((await capped.authorizationCode(code)).refreshTokenExpiresAt).toBe(T0 + HOUR / 2);
+  });
+
+  it('keeps the expiry of a refresh token the server did not rotate, and merges extras over the previous ones', async () => {
+    server.handler = (_request, res) => json(res, 200, { access_token: ACCESS, expires_in: 3600, signature: 'sig-2' });
+    const previous = {
+      accessToken: 'old',
+      refreshToken: REFRESH,
+      refreshTokenExpiresAt: T0 + DAY,
+      extras: { instance_url: 'https://x.example', signature: 'sig-1' },
+    };
+    const { endpoint } = endpointWith({ now: () => T0 });
+    const tokens = await endpoint.refresh(REFRESH, { previous });
+    expect(tokens.refreshTokenExpiresAt).toBe(T0 + DAY);
+    expect(tokens.extras).toEqual({ signature: 'sig-2', instance_url: 'https://x.example' });
+  });
+
+  it('refuses a previous set holding another refresh token, without quoting either', async () => {
+    const { endpoint } = endpointWith();
+    const error = await Promise.resolve()
+      .then(() => endpoint.refresh(REFRESH, { previous: { accessToken: 'a', refreshToken: 'other-SENTINEL-token' } }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toContain('`options.previous`');
+    expect((error as Error).message).not.toContain('SENTINEL');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it.each([
+    [
+      { idleMs: -1 },
+      'Expected `refreshTokenLifetime.idleMs` to be an integer from 1000 to 315360000000, got `-1` (number)',
+    ],
+    [{ absoluteMs: 1.5e12 }, 'Expected `refreshTokenLifetime.absoluteMs` to be an integer from 1000'],
+    [{ idleMs: Number.NaN }, '`refreshTokenLifetime.idleMs`'],
+    [{ idleMs: 90 }, 'got `90` (number)'],
+    [{ idle: 5 }, 'Unexpected `refreshTokenLifetime.idle`'],
+    ['90d', 'Expected `refreshTokenLifetime` to be an object'],
+  ])('refuses refreshTokenLifetime %p with a typed message', (lifetime, message) => {
+    expect(() => endpointWith({ refreshTokenLifetime: lifetime as never })).toThrow(message);
+  });
+});

@@ -4,14 +4,28 @@ import { describeUrl } from './describe-url.js';
 import { validateEndpointOptions, type OAuth2EndpointOptions, type ResolvedRetry } from './oauth2-endpoint-options.js';
 import { readBoundedText } from './read-body.js';
 import { backoffDelay } from './backoff.js';
+import { assertCodeVerifier } from './pkce.js';
+import { withGrantLifecycle, type GrantLifecycleContext, type RefreshTokenLifetime } from './refresh-token-lifetime.js';
 import { parseRetryAfter } from './retry-after.js';
-import type { ClientCredentialsOptions, EndpointCallOptions, TokenEndpoint } from './token-endpoint.js';
+import type {
+  AuthorizationCodeOptions,
+  ClientCredentialsOptions,
+  RefreshOptions,
+  TokenEndpoint,
+} from './token-endpoint.js';
 import { buildTokenRequest, type BuiltTokenRequest, type RequestDialect } from './token-request.js';
 import { interpretTokenResponse } from './token-response.js';
 import type { TokenSet } from './token-set.js';
-import { assertNonEmptyString } from './validate.js';
+import { assertNonEmptyString, assertObject, describe } from './validate.js';
 
-type Outcome = { tokens: TokenSet } | { error: Error; transient: boolean };
+type Outcome = { tokens: TokenSet; sentAt: number } | { error: Error; transient: boolean };
+
+/** What `#grant` needs to finish a token set: the grant, and the set a refresh replaces. */
+type GrantKind = Pick<GrantLifecycleContext, 'grantType' | 'previous'>;
+
+/** What `invalid_grant` means in a code exchange: the user must start over, the client is not misconfigured. */
+const REFUSED_CODE =
+  'the authorization code was refused (used, expired, or its code_verifier or redirect_uri does not match the authorization request): start the sign-in again';
 
 /**
  * A client for one OAuth 2.0 token endpoint, speaking whichever dialect the
@@ -39,9 +53,14 @@ type Outcome = { tokens: TokenSet } | { error: Error; transient: boolean };
  * every client. Retrying promptly is never worse than waiting: a later
  * attempt would present the same old token, outside any grace period.
  *
+ * Code exchange: `authorizationCode` goes through the same dialect, retries,
+ * parser and errors as `refresh`, so the first token set of a grant is built
+ * exactly like every later one.
+ *
  * @example
  * const endpoint = new OAuth2Endpoint({ tokenUrl, clientId, clientSecret });
- * const tokens = await endpoint.refresh(refreshToken);
+ * const tokens = await endpoint.authorizationCode({ code, redirectUri, codeVerifier });
+ * const next = await endpoint.refresh(tokens.refreshToken!, { previous: tokens });
  */
 export class OAuth2Endpoint implements TokenEndpoint {
   readonly #tokenUrl: string;
@@ -55,6 +74,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
   readonly #scope: string | undefined;
   readonly #timeoutMs: number;
   readonly #defaultExpiresInMs: number | undefined;
+  readonly #refreshTokenLifetime: RefreshTokenLifetime | undefined;
   readonly #maxResponseBytes: number;
   readonly #retry: ResolvedRetry;
   readonly #fetch: typeof globalThis.fetch;
@@ -64,7 +84,8 @@ export class OAuth2Endpoint implements TokenEndpoint {
 
   /** @throws TypeError naming the option, when an option is invalid. */
   constructor(options: OAuth2EndpointOptions) {
-    const { tokenUrl, authMethod, retry } = validateEndpointOptions(options);
+    const { tokenUrl, authMethod, retry, refreshTokenLifetime } = validateEndpointOptions(options);
+    this.#refreshTokenLifetime = refreshTokenLifetime;
     this.#tokenUrl = tokenUrl.href;
     this.#label = describeUrl(tokenUrl.href);
     this.#dialect = {
@@ -98,17 +119,69 @@ export class OAuth2Endpoint implements TokenEndpoint {
 
   /**
    * `refresh_token` grant. The result keeps no refresh token when the server
-   * sent none; the cache then keeps the old one.
+   * sent none; the cache then keeps the old one. With `options.previous`
+   * (the set being refreshed), the result carries its `grantExpiresAt`, the
+   * expiry of a refresh token not rotated, and the `extras` not repeated.
+   *
+   * @throws TypeError when `options.previous` holds a different refresh token.
    */
-  refresh(refreshToken: string, options?: EndpointCallOptions): Promise<TokenSet> {
+  refresh(refreshToken: string, options?: RefreshOptions): Promise<TokenSet> {
     assertNonEmptyString('refreshToken', refreshToken, true);
-    return this.#grant({ grant_type: 'refresh_token', refresh_token: refreshToken }, [refreshToken], options?.signal);
+    const previous = options?.previous;
+    if (previous !== undefined) {
+      assertObject('options.previous', previous);
+      if (previous.refreshToken !== undefined && previous.refreshToken !== refreshToken) {
+        throw new TypeError(
+          'Expected `options.previous` to be the token set holding the refresh token presented, got one holding another (neither shown)',
+        );
+      }
+    }
+    return this.#grant({ grant_type: 'refresh_token', refresh_token: refreshToken }, [refreshToken], options?.signal, {
+      grantType: 'refresh_token',
+      previous,
+    });
   }
 
   /** `client_credentials` grant, with `scope` from the call or the options. */
   clientCredentials(options?: ClientCredentialsOptions): Promise<TokenSet> {
     const scope = options?.scope ?? this.#scope;
-    return this.#grant({ grant_type: 'client_credentials', ...(scope && { scope }) }, [], options?.signal);
+    return this.#grant({ grant_type: 'client_credentials', ...(scope && { scope }) }, [], options?.signal, {
+      grantType: 'client_credentials',
+      previous: undefined,
+    });
+  }
+
+  /**
+   * `authorization_code` grant (RFC 6749 §4.1.3, with RFC 7636's
+   * `code_verifier`): the first token set of a user's grant, to `cache.set`.
+   * Sent in the endpoint's dialect, retried like a refresh (a code the
+   * server consumed before its answer was lost then fails with
+   * `invalid_grant`, which needs a new sign-in, as no retry would).
+   *
+   * @throws TypeError for a missing code, a redirect URI that is no
+   * absolute URL, or a malformed verifier; nothing is sent.
+   * @throws ReauthenticationRequiredError (`invalid_grant`) when the server
+   * refuses the code: used, expired, or its `code_verifier` or
+   * `redirect_uri` does not match. The user must sign in again; the client's
+   * configuration is not at fault, so this is not a configuration error.
+   */
+  authorizationCode(options: AuthorizationCodeOptions): Promise<TokenSet> {
+    assertObject('options', options);
+    const { code, redirectUri, codeVerifier, signal } = options;
+    assertNonEmptyString('code', code, true);
+    assertNonEmptyString('redirectUri', redirectUri);
+    if (!URL.canParse(redirectUri)) {
+      throw new TypeError(
+        `Expected \`redirectUri\` to be an absolute URL, the \`redirect_uri\` of the authorization request exactly as sent, got ${describe(redirectUri)}`,
+      );
+    }
+    if (codeVerifier !== undefined) assertCodeVerifier('codeVerifier', codeVerifier);
+    const params: Record<string, string> = { grant_type: 'authorization_code', code, redirect_uri: redirectUri };
+    if (codeVerifier !== undefined) params.code_verifier = codeVerifier;
+    return this.#grant(params, [code, codeVerifier], signal, {
+      grantType: 'authorization_code',
+      previous: undefined,
+    });
   }
 
   /** Keeps `util.inspect` output useful and free of secrets. */
@@ -123,8 +196,9 @@ export class OAuth2Endpoint implements TokenEndpoint {
 
   async #grant(
     grantParams: Record<string, string>,
-    sent: string[],
+    sent: (string | undefined)[],
     signal: AbortSignal | undefined,
+    kind: GrantKind,
   ): Promise<TokenSet> {
     signal?.throwIfAborted();
     const firstAttemptAt = this.#now();
@@ -139,11 +213,15 @@ export class OAuth2Endpoint implements TokenEndpoint {
     ];
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const outcome = await this.#attempt(request, secrets, signal);
+      const outcome = await this.#attempt(request, secrets, signal, kind.grantType);
       if ('tokens' in outcome) {
         // The server answers again: whatever hold an earlier answer started is over.
         this.#holdUntil = 0;
-        return outcome.tokens;
+        return withGrantLifecycle(outcome.tokens, {
+          ...kind,
+          sentAt: outcome.sentAt,
+          lifetime: this.#refreshTokenLifetime,
+        });
       }
       const error = outcome.transient ? this.#startHold(outcome.error) : outcome.error;
       const delay = outcome.transient ? this.#retryDelay(attempt, error, firstAttemptAt) : undefined;
@@ -206,7 +284,12 @@ export class OAuth2Endpoint implements TokenEndpoint {
     return this.#now() - firstAttemptAt + delay > this.#retry.maxElapsedMs ? undefined : delay;
   }
 
-  async #attempt(request: BuiltTokenRequest, secrets: (string | undefined)[], signal?: AbortSignal): Promise<Outcome> {
+  async #attempt(
+    request: BuiltTokenRequest,
+    secrets: (string | undefined)[],
+    signal: AbortSignal | undefined,
+    grantType: GrantKind['grantType'],
+  ): Promise<Outcome> {
     const sentAt = this.#now();
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     try {
@@ -240,12 +323,14 @@ export class OAuth2Endpoint implements TokenEndpoint {
         text,
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), this.#now()),
       };
-      return interpretTokenResponse(raw, {
+      const outcome = interpretTokenResponse(raw, {
         sentAt,
         defaultExpiresInMs: this.#defaultExpiresInMs,
         secrets,
         endpoint: this.#label,
+        ...(grantType === 'authorization_code' && { invalidGrantMeaning: REFUSED_CODE }),
       });
+      return 'tokens' in outcome ? { tokens: outcome.tokens, sentAt } : outcome;
     } catch (cause) {
       if (signal?.aborted) throw signal.reason;
       const reason = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : `network error${networkCode(cause)}`;

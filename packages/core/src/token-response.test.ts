@@ -135,3 +135,121 @@ describe('token response parser: tokens that could not travel as headers never g
     );
   });
 });
+
+describe('token response parser: grant lifecycle fields', () => {
+  const ok = (body: Record<string, unknown>) => {
+    const outcome = interpretTokenResponse(
+      { status: 200, contentType: 'application/json', text: JSON.stringify(body), retryAfterMs: undefined },
+      context,
+    );
+    if (!('tokens' in outcome)) throw outcome.error;
+    return outcome.tokens;
+  };
+  const DAY_S = 86_400;
+
+  it.each([
+    'refresh_token_expires_in',
+    'x_refresh_token_expires_in',
+    'refresh_expires_in',
+    'refreshTokenExpiresIn',
+    'xRefreshTokenExpiresIn',
+    'refreshExpiresIn',
+  ])('reads %s (seconds) into refreshTokenExpiresAt, counted from the send time less a second', (field) => {
+    const tokens = ok({ access_token: 'a', refresh_token: 'r', [field]: 90 * DAY_S });
+    expect(tokens.refreshTokenExpiresAt).toBe(context.sentAt + 90 * DAY_S * 1000 - 1000);
+    expect(tokens.extras).toBeUndefined();
+  });
+
+  it('takes the earliest when several spellings disagree, and accepts numeric strings', () => {
+    const tokens = ok({ access_token: 'a', refresh_token_expires_in: '7200', x_refresh_token_expires_in: 3600 });
+    expect(tokens.refreshTokenExpiresAt).toBe(context.sentAt + 3_600_000 - 1000);
+  });
+
+  it('ignores (never fails on) a refresh-token lifetime that is absurd, and treats 0 as unknown', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.double(), fc.integer(), fc.string(), fc.constant(null), fc.constant(0), fc.constant(-1)),
+        (lifetime) => {
+          const tokens = ok({
+            access_token: 'a',
+            refresh_token: 'r',
+            refresh_token_expires_in: lifetime,
+            refresh_in: lifetime,
+          });
+          expect(tokens.refreshToken).toBe('r');
+          for (const at of [tokens.refreshTokenExpiresAt, tokens.suggestedRefreshAt]) {
+            if (at === undefined) continue;
+            expect(Number.isFinite(at)).toBe(true);
+            expect(at).toBeGreaterThanOrEqual(context.sentAt);
+            expect(at).toBeLessThanOrEqual(context.sentAt + 10 * 365 * DAY_S * 1000);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+    expect(ok({ access_token: 'a', refresh_expires_in: 0 }).refreshTokenExpiresAt).toBeUndefined();
+    expect(ok({ access_token: 'a', refresh_token_expires_in: 11 * 365 * DAY_S }).refreshTokenExpiresAt).toBeUndefined();
+  });
+
+  it('reads refresh_in (seconds) into suggestedRefreshAt', () => {
+    expect(ok({ access_token: 'a', expires_in: 3600, refresh_in: 1800 }).suggestedRefreshAt).toBe(
+      context.sentAt + 1_800_000,
+    );
+    expect(ok({ access_token: 'a', refreshIn: '900' }).suggestedRefreshAt).toBe(context.sentAt + 900_000);
+  });
+
+  it('keeps every other field in extras with its wire name, and none of the fields it maps', () => {
+    const tokens = ok({
+      access_token: 'a',
+      refresh_token: 'r',
+      expires_in: 60,
+      token_type: 'Bearer',
+      scope: 'api',
+      refresh_token_expires_in: 600,
+      refresh_in: 30,
+      instance_url: 'https://eu.example.my.salesforce.com',
+      id_token: 'eyJ.id.token',
+      authed_user: { id: 'U1', access_token: 'xoxp-user' },
+      team: { id: 'T1', name: 'Acme' },
+    });
+    expect(tokens.extras).toEqual({
+      instance_url: 'https://eu.example.my.salesforce.com',
+      id_token: 'eyJ.id.token',
+      authed_user: { id: 'U1', access_token: 'xoxp-user' },
+      team: { id: 'T1', name: 'Acme' },
+    });
+    expect(Object.isFrozen(tokens.extras)).toBe(true);
+  });
+
+  it('drops an extra field too large to keep, and keeps the rotated refresh token and the fields that fit', () => {
+    const tokens = ok({
+      access_token: 'a',
+      refresh_token: 'r2',
+      instance_url: 'https://x.example',
+      blob: 'b'.repeat(20_000),
+    });
+    expect(tokens.refreshToken).toBe('r2');
+    expect(tokens.extras).toEqual({ instance_url: 'https://x.example' });
+  });
+
+  it('redacts credentials found among the extras of an error answer', () => {
+    const outcome = interpretTokenResponse(
+      {
+        status: 400,
+        contentType: 'application/json',
+        text: JSON.stringify({
+          error: 'invalid_request',
+          error_description: 'bad id-token-SENTINEL-X1 for xoxp-SENTINEL-Y2',
+          id_token: 'id-token-SENTINEL-X1',
+          authed_user: { access_token: 'xoxp-SENTINEL-Y2' },
+        }),
+        retryAfterMs: undefined,
+      },
+      context,
+    );
+    if (!('error' in outcome)) throw new Error('expected an error');
+    const text = `${outcome.error.message} ${JSON.stringify((outcome.error as TokenEndpointConfigurationError).response)}`;
+    expect(text).not.toContain('SENTINEL');
+    expect(text).toContain('[REDACTED]');
+  });
+});

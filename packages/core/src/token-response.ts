@@ -11,6 +11,7 @@ import {
   type UpstreamResponseSummary,
 } from './errors.js';
 import { jwtExpiresAt } from './jwt-expiry.js';
+import { credentialValuesIn, extrasFromResponse } from './token-extras.js';
 import { redact, sanitize } from './redact.js';
 import { isValidTokenValue, TOKEN_SYNTAX_DESCRIPTION } from './token-syntax.js';
 import type { TokenSet } from './token-set.js';
@@ -25,6 +26,8 @@ export interface ResponseContext {
   readonly secrets: readonly (string | undefined)[];
   /** The endpoint as messages name it: origin and path, never query or credentials. */
   readonly endpoint: string;
+  /** What an `invalid_grant` means for this grant, appended to its message (a refused code is not a dead refresh token). */
+  readonly invalidGrantMeaning?: string;
 }
 
 /** A raw HTTP answer, already read within the size limit. */
@@ -112,12 +115,77 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Secrets found in a body, so error text can redact what the server sent too. */
+/**
+ * Secrets found in a body, so error text can redact what the server sent
+ * too: the tokens, and every string under a credential-like name at any depth
+ * (`id_token`, Slack's `authed_user.access_token`).
+ */
 function secretsIn(body: Record<string, unknown> | undefined): string[] {
   if (body === undefined) return [];
-  return ['access_token', 'accessToken', 'refresh_token', 'refreshToken', 'id_token', 'idToken']
-    .map((name) => body[name])
-    .filter((value): value is string => typeof value === 'string');
+  return credentialValuesIn(body);
+}
+
+/**
+ * Spellings of the refresh token's lifetime in seconds: RFC-style
+ * (Microsoft, GitHub, Zoom), Intuit's `x_` prefix, Keycloak's
+ * `refresh_expires_in`, and their camelCase forms.
+ */
+const REFRESH_TOKEN_LIFETIME_FIELDS = [
+  'refresh_token_expires_in',
+  'x_refresh_token_expires_in',
+  'refresh_expires_in',
+  'refreshTokenExpiresIn',
+  'xRefreshTokenExpiresIn',
+  'refreshExpiresIn',
+];
+
+/** Microsoft's hint, in seconds, of when to refresh (earlier than expiry). */
+const REFRESH_HINT_FIELDS = ['refresh_in', 'refreshIn'];
+
+/**
+ * Fields the parser maps onto the token set: not repeated in `extras`. One
+ * source of truth: a copy of `refresh_token` in extras would outlive its
+ * rotation, and a relative `expires_in` means nothing once stored.
+ */
+const CONSUMED_FIELDS: ReadonlySet<string> = new Set([
+  'access_token',
+  'accessToken',
+  'refresh_token',
+  'refreshToken',
+  'expires_in',
+  'expiresIn',
+  'token_type',
+  'tokenType',
+  'scope',
+  ...REFRESH_TOKEN_LIFETIME_FIELDS,
+  ...REFRESH_HINT_FIELDS,
+]);
+
+/**
+ * The refresh token's expiry from whichever lifetime fields the server sent
+ * (the earliest, if they disagree), counted conservatively from `sentAt`.
+ * An unusable value (negative, absurd, not numeric) is ignored, never fatal:
+ * the answer may carry a rotated refresh token. `0` is ignored too: Keycloak
+ * sends it for offline tokens, which have no idle expiry.
+ */
+function refreshTokenExpiresAtOf(body: Record<string, unknown>, sentAt: number): number | undefined {
+  let earliest: number | undefined;
+  for (const name of REFRESH_TOKEN_LIFETIME_FIELDS) {
+    const seconds = expiresInSeconds(body[name]);
+    if (seconds === undefined || seconds === 0) continue;
+    const at = sentAt + lifetimeMsOf(seconds);
+    if (earliest === undefined || at < earliest) earliest = at;
+  }
+  return earliest;
+}
+
+/** `refresh_in` as ms epoch, counted from `sentAt`; ignored unless a positive number of seconds within ten years. */
+function suggestedRefreshAtOf(body: Record<string, unknown>, sentAt: number): number | undefined {
+  for (const name of REFRESH_HINT_FIELDS) {
+    const seconds = expiresInSeconds(body[name]);
+    if (seconds !== undefined && seconds > 0) return sentAt + seconds * 1000;
+  }
+  return undefined;
 }
 
 /**
@@ -183,7 +251,7 @@ export function interpretTokenResponse(
     return {
       error: new ReauthenticationRequiredError('invalid_grant', {
         upstreamStatus,
-        detail: `${endpoint} answered ${detail}`,
+        detail: `${endpoint} answered ${detail}${context.invalidGrantMeaning ? `; ${context.invalidGrantMeaning}` : ''}`,
       }),
       transient: false,
     };
@@ -215,7 +283,8 @@ export interface TokenResponseProblem {
 /**
  * Validates a JSON token response. Only an unusable access token (or a
  * refresh token present but malformed) makes it a problem; other fields that
- * are unusable are ignored as if absent, because by the time a 2xx arrives
+ * are unusable are ignored as if absent (an absurd `refresh_token_expires_in`,
+ * extras beyond the size limit), because by the time a 2xx arrives
  * the server has probably rotated the refresh token, and throwing the answer
  * away would lose it.
  */
@@ -261,5 +330,11 @@ export function parseTokenSet(
   if (rotated.rotatedRefreshToken !== undefined) tokens.refreshToken = rotated.rotatedRefreshToken;
   if (expiresAt !== undefined) tokens.expiresAt = expiresAt;
   if (typeof scope === 'string' && scope.length > 0) tokens.scope = scope;
+  const refreshTokenExpiresAt = refreshTokenExpiresAtOf(body, context.sentAt);
+  if (refreshTokenExpiresAt !== undefined) tokens.refreshTokenExpiresAt = refreshTokenExpiresAt;
+  const suggestedRefreshAt = suggestedRefreshAtOf(body, context.sentAt);
+  if (suggestedRefreshAt !== undefined) tokens.suggestedRefreshAt = suggestedRefreshAt;
+  const extras = extrasFromResponse(body, CONSUMED_FIELDS);
+  if (extras !== undefined) tokens.extras = extras;
   return Object.freeze(tokens);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
+import { MemoryStore } from './memory-store.js';
 import { TokenCache } from './token-cache.js';
 import { toTokenSet } from './token-set.js';
 
@@ -67,6 +68,50 @@ describe('toTokenSet', () => {
   });
 });
 
+describe('toTokenSet: grant lifecycle fields', () => {
+  const NOW = Date.UTC(2026, 0, 1);
+
+  it('keeps extras as a deep frozen copy, so later changes by the caller do not reach the stored set', () => {
+    const extras = { instance_url: 'https://eu.example.com', team: { id: 'T1' } };
+    const tokens = toTokenSet({ accessToken: 'a', extras });
+    extras.team.id = 'changed';
+    expect(tokens.extras).toEqual({ instance_url: 'https://eu.example.com', team: { id: 'T1' } });
+    expect(Object.isFrozen(tokens.extras!.team)).toBe(true);
+  });
+
+  it('refuses extras that are not JSON or too large, naming `tokens.extras` and never a value', () => {
+    expect(rejection({ accessToken: 'a', extras: { id_token: SECRET, f: () => 1 } })).toContain('`tokens.extras.f`');
+    expect(rejection({ accessToken: 'a', extras: { id_token: SECRET, big: 'x'.repeat(20_000) } })).toContain(
+      'Expected `tokens.extras` to be at most 16384 bytes as JSON',
+    );
+    expect(rejection({ accessToken: 'a', extras: SECRET })).toContain('`tokens.extras`');
+  });
+
+  it.each(['refreshTokenExpiresAt', 'suggestedRefreshAt', 'grantExpiresAt'])(
+    'keeps %s in ms since the epoch and refuses seconds, negatives and non-numbers',
+    (field) => {
+      expect(toTokenSet({ accessToken: 'a', [field]: NOW })).toMatchObject({ [field]: NOW });
+      expect(rejection({ accessToken: 'a', [field]: NOW / 1000 })).toContain('this looks like seconds');
+      expect(rejection({ accessToken: 'a', [field]: -1 })).toContain(`\`tokens.${field}\``);
+      expect(rejection({ accessToken: 'a', [field]: Number.NaN })).toContain('a finite number of ms since the epoch');
+      expect(rejection({ accessToken: 'a', [field]: '1767225600000' })).toContain(`\`tokens.${field}\``);
+    },
+  );
+
+  it('drops other unknown fields, as before, so an existing load() returning an id_token column keeps working', () => {
+    expect(toTokenSet({ accessToken: 'a', id_token: 'x' })).toEqual({ accessToken: 'a' });
+  });
+
+  it.each([
+    ['refresh_token_expires_in', '`refreshTokenExpiresAt`'],
+    ['x_refresh_token_expires_in', '`refreshTokenExpiresAt`'],
+    ['refreshTokenExpiresIn', '`refreshTokenExpiresAt`'],
+    ['refresh_in', '`suggestedRefreshAt`'],
+  ])('names the field meant when given %s', (field, expected) => {
+    expect(rejection({ accessToken: 'a', [field]: 60 })).toContain(expected);
+  });
+});
+
 describe('TokenCache input checks', () => {
   it('leaves the stored tokens as they were when set() is given a bad token set', async () => {
     const cache = cacheWith();
@@ -74,6 +119,32 @@ describe('TokenCache input checks', () => {
     await expect(cache.set('alice', { access_token: SECRET } as never)).rejects.toThrow(TypeError);
     await expect(cache.set('alice', { accessToken: 'x', expiresAt: 1_700_000_000 })).rejects.toThrow('seconds');
     await expect(cache.getAccessToken('alice')).resolves.toBe('good-token');
+  });
+
+  it('leaves the stored tokens as they were when set() is given bad extras or lifetimes', async () => {
+    const store = new MemoryStore();
+    const clock = new ManualClock();
+    const cache = new TokenCache({ endpoint: new ScriptedEndpoint(clock.now), now: clock.now, store });
+    const extras = { instance_url: 'https://eu.example.com', team: { id: 'T1' } };
+    await cache.set('alice', { accessToken: 'good-token', refreshToken: 'good-refresh', extras });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const bad of [
+      { extras: { id_token: SECRET, f: () => SECRET } },
+      { extras: { id_token: SECRET, blob: 'x'.repeat(20_000) } },
+      { extras: cyclic },
+      { extras: SECRET },
+      { refreshTokenExpiresAt: -1 },
+      { refreshTokenExpiresAt: 1_700_000_000 },
+      { grantExpiresAt: Infinity },
+    ]) {
+      const error = await cache.set('alice', { accessToken: 'x', ...bad } as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).not.toContain(SECRET);
+    }
+    await expect(cache.getAccessToken('alice')).resolves.toBe('good-token');
+    // Extras pass through set into the store whole.
+    expect((await store.get('alice'))?.tokens.extras).toEqual(extras);
   });
 
   it('rejects keys with a lone surrogate, so two distinct keys can never share a record', async () => {
