@@ -68,7 +68,12 @@ export type ReauthenticationReason =
   /** The stored token set has expired and carries no refresh token. */
   | 'no_refresh_token'
   /** The authorization server rejected the refresh token (`invalid_grant`): the grant is dead. */
-  | 'invalid_grant';
+  | 'invalid_grant'
+  /**
+   * The refresh token is past its known expiry (`refreshTokenExpiresAt`):
+   * the grant is dead, and the endpoint is not called to learn it.
+   */
+  | 'refresh_token_expired';
 
 /**
  * No usable grant for this key: the user (or connected account) must

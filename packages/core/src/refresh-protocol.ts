@@ -11,6 +11,7 @@ import {
 import { backoffDelay } from './backoff.js';
 import { settleWithin } from './hook-timeout.js';
 import { refreshAtFor } from './refresh-schedule.js';
+import { withGrantLifecycle } from './refresh-token-lifetime.js';
 import type { SaveRetrier } from './save-retrier.js';
 import { SETTLED_TOKEN, unusable, type ServedRecord } from './served-record.js';
 import type { CacheGrant, TokenCacheEvents, TokenCacheOptions } from './token-cache-options.js';
@@ -281,6 +282,11 @@ export class RefreshProtocol {
     if (current !== undefined && current.version !== seenVersion && this.#now() < current.usableUntil) {
       return current;
     }
+    // A refresh token known to have expired is never presented (invariant 8).
+    const refreshTokenExpiresAt = current?.tokens.refreshTokenExpiresAt;
+    if (!clientCredentials && refreshTokenExpiresAt !== undefined && this.#now() >= refreshTokenExpiresAt) {
+      throw this.#reauthenticationRequired(key, 'refresh_token_expired');
+    }
     if (clientCredentials) {
       const refusal = this.#refusals.get(key);
       if (refusal !== undefined && this.#now() < refusal.until) throw refusal.error;
@@ -290,7 +296,7 @@ export class RefreshProtocol {
     const issuedAt = this.#now();
     let tokens: TokenSet;
     try {
-      tokens = await this.#obtainTokens(key, current, lost);
+      tokens = await this.#obtainTokens(key, current, lost, issuedAt);
     } catch (error) {
       if (clientCredentials) {
         this.#rememberRefusal(key, error);
@@ -362,7 +368,12 @@ export class RefreshProtocol {
     return next;
   }
 
-  async #obtainTokens(key: string, current: TokenRecord | undefined, lost: AbortSignal | undefined): Promise<TokenSet> {
+  async #obtainTokens(
+    key: string,
+    current: TokenRecord | undefined,
+    lost: AbortSignal | undefined,
+    issuedAt: number,
+  ): Promise<TokenSet> {
     const endpoint = this.#endpointFor(key);
     // The lock's `lost` guards the queue wait and the call: a holder whose
     // lock lapsed must not present the refresh token another process may be
@@ -379,7 +390,8 @@ export class RefreshProtocol {
         const refreshToken = current.tokens.refreshToken;
         if (refreshToken === undefined) throw this.#reauthenticationRequired(key, 'no_refresh_token');
         previousRefreshToken = refreshToken;
-        raw = await this.#queue.add(() => endpoint.refresh(refreshToken, call), call);
+        const options = { ...call, previous: current.tokens };
+        raw = await this.#queue.add(() => endpoint.refresh(refreshToken, options), call);
       }
     } catch (error) {
       if (lost?.aborted) {
@@ -395,6 +407,17 @@ export class RefreshProtocol {
       tokens = toTokenSet(raw, 'endpoint result');
     } catch (error) {
       throw new InvalidTokenResponseError('The token endpoint returned an unusable token set', { cause: error });
+    }
+    if (current !== undefined && previousRefreshToken !== undefined) {
+      // What a refresh response cannot say (the grant's end, fields it did
+      // not repeat), carried from the set it replaces: OAuth2Endpoint does
+      // this itself, a custom endpoint may not. Idempotent.
+      tokens = withGrantLifecycle(tokens, {
+        grantType: 'refresh_token',
+        sentAt: issuedAt,
+        previous: current.tokens,
+        lifetime: undefined,
+      });
     }
     // A response without a refresh token keeps the old one (RFC 6749 §6).
     if (tokens.refreshToken === undefined && previousRefreshToken !== undefined) {
@@ -585,13 +608,15 @@ export class RefreshProtocol {
    */
   #recordFor(tokens: TokenSet, version: number, issuedAt: number, usableFloor = -Infinity): ServedRecord {
     const expiresAt = tokens.expiresAt === undefined ? undefined : Math.max(tokens.expiresAt, usableFloor);
-    const refreshAt = refreshAtFor({
+    const ownRefreshAt = refreshAtFor({
       expiresAt,
       issuedAt,
       refreshWindowMs: this.#refreshWindowMs,
       jitter: this.#refreshJitter,
       random: this.#random(),
     });
+    // The provider's own hint (`refresh_in`) wins when it comes sooner.
+    const refreshAt = Math.min(ownRefreshAt, tokens.suggestedRefreshAt ?? Infinity);
     const usableUntil = expiresAt ?? Infinity;
     return { tokens, version, refreshAt, usableUntil, [SETTLED_TOKEN]: Promise.resolve(tokens.accessToken) };
   }
