@@ -215,7 +215,7 @@ export class PostgresTokenStore implements TokenStore {
       const written = result.rowCount === 1;
       // A lost race, or a write overtaken by another process's, means our
       // copy is stale: the next read must go to the table.
-      if (written && !flight.stale) this.#local.set(key, record);
+      if (written && this.#mayCache(flight)) this.#local.set(key, record);
       else this.#local.delete(key);
       if (written) this.#listener.wake(key);
       return written;
@@ -294,8 +294,8 @@ export class PostgresTokenStore implements TokenStore {
         return undefined;
       }
       const record = this.#decode(key, row);
-      if (flight.stale) this.#local.delete(key);
-      else this.#local.set(key, record);
+      if (this.#mayCache(flight)) this.#local.set(key, record);
+      else this.#local.delete(key);
       return record;
     } catch (error) {
       if (error instanceof CorruptRecordError) this.#local.delete(key);
@@ -420,6 +420,15 @@ export class PostgresTokenStore implements TokenStore {
     const key = payload.slice(space + 1);
     if (kind === WRITTEN && payload.slice(1, space) !== this.#instance) this.#drop(key);
     this.#listener.wake(key);
+  }
+
+  /**
+   * Whether what a read or write brought back may go into L1: only while a
+   * connection listens (else nothing would tell us when it goes stale), and
+   * only if no notification about the key arrived meanwhile.
+   */
+  #mayCache(flight: InFlight): boolean {
+    return !flight.stale && this.#listener.listening;
   }
 
   /** Drops `key` from L1, and keeps reads and writes in flight from putting back what they bring. */
