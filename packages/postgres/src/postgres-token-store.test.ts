@@ -89,7 +89,7 @@ describe('PostgresTokenStore options', () => {
   it.each([
     [{}, /^Expected `pool` to be a pg Pool or a postgres:\/\/ connection string, got `undefined`/],
     [{ pool: 42 }, /^Expected `pool` to be a pg Pool/],
-    [{ pool, table: 'Bad-Name' }, /^Expected `table` to be a lower-case SQL identifier/],
+    [{ pool, table: 'Bad-Name' }, /^Expected `table` to be a lower-case SQL identifier .*, got `Bad-Name` \(string\)$/],
     [{ pool, table: 'x; DROP TABLE users' }, /^Expected `table`/],
     [{ pool, lockTtlMs: 100 }, /^Expected `lockTtlMs` to be an integer from 300 to 600000, got `100` \(number\)$/],
     [{ pool, lockPollIntervalMs: 1.5 }, /^Expected `lockPollIntervalMs` to be an integer from 10 to 60000/],

@@ -134,11 +134,7 @@ export class PostgresTokenStore implements TokenStore {
       throw invalid('pool', 'a pg Pool or a postgres:// connection string', pool);
     }
     if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
-      throw invalid(
-        'table',
-        'a lower-case SQL identifier of at most 40 characters (letters, digits, `_`)',
-        typeof table === 'string' ? `\`${table.slice(0, 40)}\`` : table,
-      );
+      throw invalid('table', 'a lower-case SQL identifier of at most 40 characters (letters, digits, `_`)', table);
     }
     this.#lockTtlMs = integerOption('lockTtlMs', options.lockTtlMs, 10_000, 300, 600_000);
     this.#pollIntervalMs = integerOption('lockPollIntervalMs', options.lockPollIntervalMs, 250, 10, 60_000);

@@ -2,12 +2,16 @@
 // validate.ts writes it; core does not export its helpers to sibling
 // packages yet.
 
-/** Describes a value for an error message; strings may hold credentials, so only short plain ones are shown. */
+/**
+ * Describes a value for an error message. A string that could be a URL or
+ * hold credentials (`:`, `@`, `/`) is not shown, only its type.
+ */
 function describe(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) {
     return `\`${String(value)}\` (${type})`;
   }
+  if (typeof value === 'string' && value.length <= 64 && !/[:@/]/.test(value)) return `\`${value}\` (string)`;
   return `a value of type ${type}`;
 }
 
