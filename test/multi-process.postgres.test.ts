@@ -207,6 +207,39 @@ describe('processes sharing PostgresTokenStore', () => {
   });
 });
 
+describe('a stale writer on PostgresTokenStore', () => {
+  it('is fenced: a holder whose lease was taken over cannot overwrite the newer record, and adopts it', async () => {
+    const table = await freshTable();
+    const admin = postgres.pool();
+    const slow = new ScriptedEndpoint(Date.now);
+    const fast = new ScriptedEndpoint(Date.now);
+    fast.next = () => ({ accessToken: 'from-b', refreshToken: 'rotated-by-b', expiresAt: Date.now() + 3_600_000 });
+    const stores = [0, 1].map(
+      () => new PostgresTokenStore({ pool: postgres.url, table, lockTtlMs: 5_000, lockPollIntervalMs: 20 }),
+    );
+    const a = new TokenCache({ endpoint: slow, store: stores[0]! });
+    const b = new TokenCache({ endpoint: fast, store: stores[1]! });
+    try {
+      await a.set('k', { accessToken: 'old', refreshToken: 'r0', expiresAt: Date.now() - 1 });
+      slow.hold();
+      const first = a.getAccessToken('k');
+      await waitFor(async () => slow.calls.length === 1, "a's refresh");
+      // a's lease lapses (as if a had stalled past it): b takes over and writes.
+      await admin.query(`UPDATE ${table}_locks SET expires_at = now() - interval '1 second'`);
+      expect(await b.getAccessToken('k')).toBe('from-b');
+      slow.release();
+      // a's compare-and-set on the version it read is refused; it adopts b's record.
+      expect(await first).toBe('from-b');
+      const stored = await stores[1]!.get('k', { fresh: true });
+      expect(stored).toMatchObject({ version: 2, tokens: { accessToken: 'from-b', refreshToken: 'rotated-by-b' } });
+    } finally {
+      slow.release();
+      await Promise.all(stores.map((store) => store.close()));
+      await admin.end();
+    }
+  });
+});
+
 describe('four processes on PostgresTokenStore against a real oidc-provider (rotation always on)', () => {
   it('never present a refresh token twice, and every final token introspects as active', async () => {
     const authorizationServer = await AuthorizationServer.start({ accessTokenTtlSeconds: 2 });
