@@ -1,6 +1,6 @@
 // The plain-JavaScript scenario, shared by scenario.cjs (require) and
 // scenario.mjs (import): each hands in the packages it loaded its own way.
-async function runJsScenario({ core, express, koa, redis }) {
+async function runJsScenario({ core, express, koa, redis, postgres }) {
   const { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache } = core;
   const endpoint = new OAuth2Endpoint({ tokenUrl: 'http://127.0.0.1:1/token', clientId: 'app', authMethod: 'none' });
   // A custom endpoint: the refresh goes through the cache's p-queue, which is
@@ -17,6 +17,9 @@ async function runJsScenario({ core, express, koa, redis }) {
   if (typeof express.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('express middleware');
   if (typeof koa.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('koa middleware');
   if (typeof redis.RedisTokenStore !== 'function' || typeof endpoint.refresh !== 'function') throw new Error('exports');
+  const store = new postgres.PostgresTokenStore({ pool: 'postgres://app@127.0.0.1:1/none' });
+  await store.close();
+  if (!postgres.POSTGRES_SCHEMA_SQL.includes('CREATE TABLE')) throw new Error('postgres exports');
   console.log('packed scenario passed');
 }
 

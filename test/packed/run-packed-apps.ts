@@ -18,6 +18,7 @@ const APP_DEPENDENCIES = {
   express: '^5.1.0',
   koa: '^3.0.0',
   ioredis: 'latest',
+  pg: '^8.0.0',
   '@types/express': '^5.0.0',
   '@types/koa': '^3.0.0',
   '@types/node': '^20.19.0',

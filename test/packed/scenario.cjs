@@ -6,6 +6,7 @@ runJsScenario({
   express: require('@refreshkit/express'),
   koa: require('@refreshkit/koa'),
   redis: require('@refreshkit/redis'),
+  postgres: require('@refreshkit/postgres'),
 }).catch((error) => {
   console.error(error);
   process.exit(1);

@@ -2,10 +2,11 @@
 import * as core from '@refreshkit/core';
 import * as express from '@refreshkit/express';
 import * as koa from '@refreshkit/koa';
+import * as postgres from '@refreshkit/postgres';
 import * as redis from '@refreshkit/redis';
 import runner from './run-js-scenario.cjs';
 
-runner.runJsScenario({ core, express, koa, redis }).catch((error) => {
+runner.runJsScenario({ core, express, koa, redis, postgres }).catch((error) => {
   console.error(error);
   process.exit(1);
 });

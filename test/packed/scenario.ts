@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache, type TokenSet } from '@refreshkit/core';
 import { freshTokens as expressTokens } from '@refreshkit/express';
 import { freshTokens as koaTokens } from '@refreshkit/koa';
+import { POSTGRES_SCHEMA_SQL, PostgresTokenStore } from '@refreshkit/postgres';
 import { RedisTokenStore } from '@refreshkit/redis';
 
 function check(condition: boolean, what: string): void {
@@ -100,6 +101,10 @@ async function main(): Promise<void> {
   await shared.close();
   await store.close();
   await redis.quit();
+  // A store with its own pool connects lazily: constructing and closing it needs no database.
+  const postgres = new PostgresTokenStore({ pool: 'postgres://app@127.0.0.1:1/none', table: 'tokens' });
+  check(POSTGRES_SCHEMA_SQL.includes('CREATE TABLE IF NOT EXISTS refreshkit_tokens'), 'the schema SQL is exported');
+  await postgres.close();
   tokenServer.close();
   console.log('packed scenario passed');
 }

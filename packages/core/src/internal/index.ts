@@ -2,7 +2,7 @@
  * `@refreshkit/core/internal`: helpers the sibling packages share with core
  * (`@refreshkit/redis`, `@refreshkit/postgres`), so that every package
  * validates options with one message shape, backs off one way and waits one
- * way. Not public API: no semver promise, and applications should not import it.
+ * way, and keeps held locks alive one way. Not public API: no semver promise, and applications should not import it.
  */
 export {
   assertFunction,
@@ -18,4 +18,5 @@ export {
 } from '../validate.js';
 export { abortable, sleep } from '../abortable.js';
 export { backoffDelay, type Backoff, type Jitter } from '../backoff.js';
+export { LockWatchdog, type LockWatchdogOptions } from '../lock-watchdog.js';
 export { unrefTimer } from '../unref-timer.js';

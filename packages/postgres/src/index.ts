@@ -1,0 +1,10 @@
+export { PostgresTokenStore } from './postgres-token-store.js';
+export type {
+  PostgresPool,
+  PostgresPoolClient,
+  PostgresQueryResult,
+  PostgresTokenStoreOptions,
+} from './postgres-token-store-options.js';
+export { POSTGRES_SCHEMA_SQL, postgresSchemaSql } from './schema-sql.js';
+export type { EncryptionKey } from './record-cipher.js';
+export { CorruptRecordError, StoreUnavailableError } from '@refreshkit/core';

@@ -1,0 +1,102 @@
+// To be shared with @refreshkit/redis via a core subpath, with
+// record-cipher.ts: the data string is the same JSON as the `d` field of a
+// Redis record hash, so one codec can serve both stores.
+import { CorruptRecordError, toTokenSet, type TokenRecord } from '@refreshkit/core';
+import type { RecordCipher, SealedTokens } from './record-cipher.js';
+
+/**
+ * Turns a record into the string a store keeps and back. The version is not
+ * part of it: stores keep the version in a column (or field) of its own, so
+ * compare-and-set can compare it and a corrupt record's version stays
+ * readable.
+ */
+export interface RecordCodec {
+  /** The stored string for `record`, bound to `associatedData` (the record's key) when encrypted. */
+  encode(record: TokenRecord, associatedData: string): string;
+  /**
+   * The record stored as `data` with version `version`.
+   * @throws CorruptRecordError naming `key`, with `storedVersion: version`, when `data` is malformed or fails to decrypt.
+   */
+  decode(key: string, associatedData: string, version: number, data: string): TokenRecord;
+}
+
+/** The stored JSON. `r`/`u` are null for "never"/"no known expiry" (JSON has no Infinity). */
+interface StoredData {
+  readonly t: unknown;
+  readonly r: number | null;
+  readonly u: number | null;
+  readonly x?: 1;
+}
+
+const toJsonTime = (time: number): number | null => (Number.isFinite(time) ? time : null);
+const fromJsonTime = (time: number | null): number => (time === null ? Infinity : time);
+
+function isSealed(value: unknown): value is SealedTokens {
+  const v = value as Partial<SealedTokens> | null;
+  return typeof v === 'object' && v !== null && typeof v.k === 'string' && typeof v.c === 'string';
+}
+
+/**
+ * The JSON codec, encrypting the token set when a cipher is given. Reading
+ * never trusts the store: anything malformed is a `CorruptRecordError`,
+ * never a crash or a partial record.
+ */
+export class JsonRecordCodec implements RecordCodec {
+  readonly #cipher: RecordCipher | undefined;
+
+  constructor(cipher: RecordCipher | undefined) {
+    this.#cipher = cipher;
+  }
+
+  /** {@inheritDoc RecordCodec.encode} */
+  encode(record: TokenRecord, associatedData: string): string {
+    const data: StoredData = {
+      t: this.#cipher ? this.#cipher.seal(JSON.stringify(record.tokens), associatedData) : record.tokens,
+      r: toJsonTime(record.refreshAt),
+      u: toJsonTime(record.usableUntil),
+      ...(record.reauthenticationRequired && { x: 1 as const }),
+    };
+    return JSON.stringify(data);
+  }
+
+  /** {@inheritDoc RecordCodec.decode} */
+  decode(key: string, associatedData: string, version: number, data: string): TokenRecord {
+    const fail = (why: string) => new CorruptRecordError(key, why, { storedVersion: version });
+    let stored: StoredData;
+    try {
+      stored = JSON.parse(data) as StoredData;
+    } catch {
+      throw fail('the data is not JSON');
+    }
+    if (typeof stored !== 'object' || stored === null) throw fail('the data is not an object');
+    const { r, u } = stored;
+    if ((r !== null && typeof r !== 'number') || (u !== null && typeof u !== 'number')) {
+      throw fail('the schedule fields are not numbers');
+    }
+    let tokens: unknown = stored.t;
+    const sealed = isSealed(tokens);
+    if (this.#cipher !== undefined) {
+      if (!sealed) throw fail('it is not encrypted, but an encryption key is configured');
+      try {
+        tokens = JSON.parse(this.#cipher.open(tokens as SealedTokens, associatedData));
+      } catch (error) {
+        throw fail((error as Error).message);
+      }
+    } else if (sealed) {
+      throw fail('it is encrypted, but no encryption key is configured');
+    }
+    let tokenSet;
+    try {
+      tokenSet = toTokenSet(tokens, 'stored tokens');
+    } catch (error) {
+      throw fail((error as Error).message);
+    }
+    return {
+      tokens: tokenSet,
+      version,
+      refreshAt: fromJsonTime(r),
+      usableUntil: fromJsonTime(u),
+      ...(stored.x === 1 && { reauthenticationRequired: true }),
+    };
+  }
+}
