@@ -39,6 +39,7 @@ declare global {
   namespace Express {
     interface Request {
       user?: { id: string };
+      session: { signIn?: { codeVerifier: string; state: string } | undefined };
     }
   }
 }
