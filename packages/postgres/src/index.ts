@@ -6,5 +6,5 @@ export type {
   PostgresTokenStoreOptions,
 } from './postgres-token-store-options.js';
 export { POSTGRES_SCHEMA_SQL, postgresSchemaSql } from './schema-sql.js';
-export type { EncryptionKey } from './record-cipher.js';
+export type { EncryptionKey } from '@refreshkit/core/internal';
 export { CorruptRecordError, StoreUnavailableError } from '@refreshkit/core';

@@ -1,4 +1,4 @@
-import type { EncryptionKey } from './record-cipher.js';
+import type { EncryptionKey } from '@refreshkit/core/internal';
 
 /** What the store reads back from a query: the rows and how many the statement touched. */
 export interface PostgresQueryResult {

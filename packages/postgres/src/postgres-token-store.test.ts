@@ -96,10 +96,13 @@ describe('PostgresTokenStore options', () => {
     [{ pool, lockWaitTimeoutMs: '5' }, /^Expected `lockWaitTimeoutMs` to be an integer/],
     [{ pool, operationTimeoutMs: 0 }, /^Expected `operationTimeoutMs` to be an integer from 50 to 60000/],
     [{ pool, localMax: 0 }, /^Expected `localMax` to be an integer from 1/],
-    [{ pool, encryptionKey: 'secret' }, /^Expected `encryptionKey` to be a key `\{ id, key \}` or a list of them/],
+    [
+      { pool, encryptionKey: 'secret' },
+      /^Expected `encryptionKey` to be an object `\{ id, key \}`, got a value of type string/,
+    ],
     [
       { pool, encryptionKey: { id: 'k1', key: Buffer.alloc(16) } },
-      /^Expected `encryptionKey\[0\]\.key` to be 32 bytes/,
+      /^Expected `encryptionKey\.key` to be exactly 32 bytes/,
     ],
     [{ pool, encryptionKey: [] }, /^Expected `encryptionKey` to hold at least one key/],
   ])('rejects %o with a TypeError naming the option', (options, message) => {

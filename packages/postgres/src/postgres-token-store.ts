@@ -9,10 +9,9 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '@refreshkit/core';
-import { LockWatchdog } from '@refreshkit/core/internal';
+import { LockWatchdog, RecordCipher, validateEncryptionKeys } from '@refreshkit/core/internal';
 import { NotificationListener } from './notification-listener.js';
 import type { PostgresPool, PostgresQueryResult, PostgresTokenStoreOptions } from './postgres-token-store-options.js';
-import { RecordCipher, type EncryptionKey } from './record-cipher.js';
 import { JsonRecordCodec, type RecordCodec } from './record-codec.js';
 import { runQuery } from './run-query.js';
 import { DEFAULT_TABLE, postgresSchemaSql } from './schema-sql.js';
@@ -140,10 +139,7 @@ export class PostgresTokenStore implements TokenStore {
     this.#lockWaitTimeoutMs = integerOption('lockWaitTimeoutMs', options.lockWaitTimeoutMs, 60_000, 100, 3_600_000);
     this.#timeoutMs = integerOption('operationTimeoutMs', options.operationTimeoutMs, 2_000, 50, 60_000);
     const localMax = integerOption('localMax', options.localMax, 10_000, 1, 2 ** 32);
-    if (encryptionKey !== undefined && (typeof encryptionKey !== 'object' || encryptionKey === null)) {
-      throw invalid('encryptionKey', 'a key `{ id, key }` or a list of them', encryptionKey);
-    }
-    const keys = encryptionKey === undefined ? undefined : ([] as EncryptionKey[]).concat(encryptionKey);
+    const keys = encryptionKey === undefined ? undefined : validateEncryptionKeys(encryptionKey);
     this.#codec = new JsonRecordCodec(keys && new RecordCipher(keys));
     this.#table = table;
     this.#sql = statements(table);
@@ -192,7 +188,7 @@ export class PostgresTokenStore implements TokenStore {
     if (expectedVersion !== undefined) assertVersion('expectedVersion', expectedVersion);
     this.#assertOpen();
     this.#listener.start();
-    const data = this.#codec.encode(record, key);
+    const data = await this.#codec.encode(record, key);
     const values: unknown[] = [
       key,
       String(record.version),
@@ -288,7 +284,7 @@ export class PostgresTokenStore implements TokenStore {
         this.#local.delete(key);
         return undefined;
       }
-      const record = this.#decode(key, row);
+      const record = await this.#decode(key, row);
       if (this.#mayCache(flight)) this.#local.set(key, record);
       else this.#local.delete(key);
       return record;
@@ -300,7 +296,7 @@ export class PostgresTokenStore implements TokenStore {
     }
   }
 
-  #decode(key: string, row: Record<string, unknown>): TokenRecord {
+  #decode(key: string, row: Record<string, unknown>): Promise<TokenRecord> {
     const { version, data } = row;
     if (typeof version !== 'string' || !CANONICAL_VERSION.test(version) || !Number.isSafeInteger(Number(version))) {
       throw new CorruptRecordError(key, 'the version is not a positive safe integer');

@@ -1,8 +1,5 @@
-// To be shared with @refreshkit/redis via a core subpath, with
-// record-cipher.ts: the data string is the same JSON as the `d` field of a
-// Redis record hash, so one codec can serve both stores.
 import { CorruptRecordError, toTokenSet, type TokenRecord } from '@refreshkit/core';
-import type { RecordCipher, SealedTokens } from './record-cipher.js';
+import type { RecordCipher, SealedTokens } from '@refreshkit/core/internal';
 
 /**
  * Turns a record into the string a store keeps and back. The version is not
@@ -12,12 +9,12 @@ import type { RecordCipher, SealedTokens } from './record-cipher.js';
  */
 export interface RecordCodec {
   /** The stored string for `record`, bound to `associatedData` (the record's key) when encrypted. */
-  encode(record: TokenRecord, associatedData: string): string;
+  encode(record: TokenRecord, associatedData: string): Promise<string>;
   /**
    * The record stored as `data` with version `version`.
    * @throws CorruptRecordError naming `key`, with `storedVersion: version`, when `data` is malformed or fails to decrypt.
    */
-  decode(key: string, associatedData: string, version: number, data: string): TokenRecord;
+  decode(key: string, associatedData: string, version: number, data: string): Promise<TokenRecord>;
 }
 
 /** The stored JSON. `r`/`u` are null for "never"/"no known expiry" (JSON has no Infinity). */
@@ -49,9 +46,9 @@ export class JsonRecordCodec implements RecordCodec {
   }
 
   /** {@inheritDoc RecordCodec.encode} */
-  encode(record: TokenRecord, associatedData: string): string {
+  async encode(record: TokenRecord, associatedData: string): Promise<string> {
     const data: StoredData = {
-      t: this.#cipher ? this.#cipher.seal(JSON.stringify(record.tokens), associatedData) : record.tokens,
+      t: this.#cipher ? await this.#cipher.seal(JSON.stringify(record.tokens), associatedData) : record.tokens,
       r: toJsonTime(record.refreshAt),
       u: toJsonTime(record.usableUntil),
       ...(record.reauthenticationRequired && { x: 1 as const }),
@@ -60,7 +57,7 @@ export class JsonRecordCodec implements RecordCodec {
   }
 
   /** {@inheritDoc RecordCodec.decode} */
-  decode(key: string, associatedData: string, version: number, data: string): TokenRecord {
+  async decode(key: string, associatedData: string, version: number, data: string): Promise<TokenRecord> {
     const fail = (why: string) => new CorruptRecordError(key, why, { storedVersion: version });
     let stored: StoredData;
     try {
@@ -78,7 +75,7 @@ export class JsonRecordCodec implements RecordCodec {
     if (this.#cipher !== undefined) {
       if (!sealed) throw fail('it is not encrypted, but an encryption key is configured');
       try {
-        tokens = JSON.parse(this.#cipher.open(tokens as SealedTokens, associatedData));
+        tokens = JSON.parse(await this.#cipher.open(tokens as SealedTokens, associatedData));
       } catch (error) {
         throw fail((error as Error).message);
       }

@@ -2,7 +2,7 @@
  * `@refreshkit/core/internal`: helpers the sibling packages share with core
  * (`@refreshkit/redis`, `@refreshkit/postgres`), so that every package
  * validates options with one message shape, backs off one way and waits one
- * way, and keeps held locks alive one way. Not public API: no semver promise, and applications should not import it.
+ * way, keeps held locks alive one way and encrypts records one way. Not public API: no semver promise, and applications should not import it.
  */
 export {
   assertFunction,
@@ -19,4 +19,5 @@ export {
 export { abortable, sleep } from '../abortable.js';
 export { backoffDelay, type Backoff, type Jitter } from '../backoff.js';
 export { LockWatchdog, type LockWatchdogOptions } from '../lock-watchdog.js';
+export { RecordCipher, validateEncryptionKeys, type EncryptionKey, type SealedTokens } from '../record-cipher.js';
 export { unrefTimer } from '../unref-timer.js';
