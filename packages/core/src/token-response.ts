@@ -211,7 +211,9 @@ export function interpretTokenResponse(
 ): { tokens: TokenSet } | { error: Error; transient: boolean } {
   const body = parseJsonObject(raw.text);
   const secrets = [...context.secrets, ...secretsIn(body)];
-  const response = summarize(raw, secrets);
+  // Built only for an error: redaction compiles a pattern of every secret's
+  // escaped forms, which the success path (every refresh) must not pay for.
+  const summary = (): UpstreamResponseSummary => summarize(raw, secrets);
   const upstreamStatus = raw.status;
   const endpoint = `Token endpoint ${context.endpoint}`;
 
@@ -222,7 +224,7 @@ export function interpretTokenResponse(
       const what = type ? `a ${type} body` : 'a body that is not a JSON object';
       const error = new InvalidTokenResponseError(`${endpoint} answered ${raw.status} with ${what}`, {
         upstreamStatus,
-        response,
+        response: summary(),
       });
       return { error, transient: false };
     }
@@ -231,7 +233,7 @@ export function interpretTokenResponse(
       const message = `${endpoint} answered ${raw.status} with an unusable token response: ${parsed.problem}`;
       const error = new InvalidTokenResponseError(message, {
         upstreamStatus,
-        response,
+        response: summary(),
         ...(parsed.rotatedRefreshToken !== undefined && { rotatedRefreshToken: parsed.rotatedRefreshToken }),
       });
       return { error, transient: false };
@@ -245,7 +247,7 @@ export function interpretTokenResponse(
   const rawDescription = optionalString(body?.error_description) ?? optionalString(body?.errorDescription);
   const description = rawDescription && sanitize(redact(rawDescription, secrets), MAX_DESCRIPTION_LENGTH);
   const detail = `${raw.status}${oauthError ? ` ${oauthError}` : ''}${description ? `: ${description}` : ''}`;
-  const details = { upstreamStatus, response, ...(oauthError && { oauthError }) };
+  const details = { upstreamStatus, response: summary(), ...(oauthError && { oauthError }) };
 
   if (rawError === 'invalid_grant') {
     return {
