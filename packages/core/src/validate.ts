@@ -60,6 +60,13 @@ export function assertIntegerInRange(
   }
 }
 
+/** An optional integer option within `[min, max]`, or `fallback` when it is absent. */
+export function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  assertIntegerInRange(name, value, min, max);
+  return value;
+}
+
 /** Asserts a non-empty string. */
 export function assertNonEmptyString(name: string, value: unknown, secret = false): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) throw invalid(name, 'a non-empty string', value, secret);

@@ -9,14 +9,13 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '@refreshkit/core';
-import { LockWatchdog, RecordCipher, validateEncryptionKeys } from '@refreshkit/core/internal';
+import { integerOption, invalid, LockWatchdog, RecordCipher, validateEncryptionKeys } from '@refreshkit/core/internal';
 import { NotificationListener } from './notification-listener.js';
 import type { PostgresPool, PostgresQueryResult, PostgresTokenStoreOptions } from './postgres-token-store-options.js';
 import { JsonRecordCodec, type RecordCodec } from './record-codec.js';
 import { runQuery } from './run-query.js';
 import { DEFAULT_TABLE, postgresSchemaSql } from './schema-sql.js';
 import { assertStorableKey } from './validate-key.js';
-import { integerOption, invalid } from './validate-options.js';
 
 /** Table names are spliced into SQL, so only plain lower-case identifiers (which need no quoting) are allowed. */
 const TABLE_NAME = /^[a-z_][a-z0-9_]{0,39}$/;

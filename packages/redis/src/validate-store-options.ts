@@ -1,4 +1,4 @@
-import { assertIntegerInRange } from '@refreshkit/core/internal';
+import { integerOption } from '@refreshkit/core/internal';
 import type { EncryptionKey } from './record-cipher.js';
 import type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
 
@@ -24,13 +24,6 @@ function kind(value: unknown): string {
   if (value === null) return '`null`';
   if (Array.isArray(value)) return 'an array';
   return `\`${typeof value}\``;
-}
-
-/** An optional integer option in `[min, max]`, or its default. */
-function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  assertIntegerInRange(name, value, min, max);
-  return value;
 }
 
 function isRedisClient(value: unknown): value is RedisClient {

@@ -13,6 +13,7 @@ export {
   assertObject,
   assertOneOf,
   describe,
+  integerOption,
   invalid,
   MAX_KEY_LENGTH,
 } from '../validate.js';
