@@ -21,4 +21,5 @@ export { abortable, sleep } from '../abortable.js';
 export { backoffDelay, type Backoff, type Jitter } from '../backoff.js';
 export { LockWatchdog, type LockWatchdogOptions } from '../lock-watchdog.js';
 export { RecordCipher, validateEncryptionKeys, type EncryptionKey, type SealedTokens } from '../record-cipher.js';
+export { describeClientError, storeOperation } from '../store-operation.js';
 export { unrefTimer } from '../unref-timer.js';
