@@ -91,6 +91,27 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
       await cache.close();
     });
 
+    it('shows every process the same health: a failure in one is seen by the other, and so is recovery', async () => {
+      const prefix = freshPrefix();
+      const clock = new ManualClock(Date.now());
+      const endpoint = new ScriptedEndpoint(clock.now);
+      const [a, b] = [0, 1].map(() => new TokenCache({ endpoint, store: storeFor(prefix), now: clock.now }));
+      const seen: string[] = [];
+      b!.on('grantRecovered', ({ key }) => seen.push(key));
+      await a!.set('k', { accessToken: 'a0', refreshToken: 'r0', expiresAt: clock.time + 1_000 });
+      clock.advance(1_000);
+      endpoint.next = () => {
+        throw new ReauthenticationRequiredError('invalid_grant');
+      };
+      await expect(a!.getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+      expect(await b!.health('k')).toMatchObject({ state: 'dead', oauthError: 'invalid_grant' });
+      endpoint.next = undefined;
+      await b!.set('k', { accessToken: 'a1', refreshToken: 'r1', expiresAt: clock.time + 60_000 });
+      expect(await a!.health('k')).toMatchObject({ state: 'healthy' });
+      expect(seen).toEqual(['k']);
+      await Promise.all([a!.close(), b!.close()]);
+    });
+
     it('lists due keys from a sorted-set index kept by every write and delete', async () => {
       const prefix = freshPrefix();
       const store = storeFor(prefix);
