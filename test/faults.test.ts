@@ -185,8 +185,11 @@ describe('a faulty token endpoint', () => {
       expect(await cache.getAccessToken('valid')).toBe('still-valid');
       await waitFor(async () => refreshErrors.length === 2, 'Two refresh errors', { timeoutMs: 5_000, intervalMs: 10 });
 
-      expect(store.get('valid')).toBe(before.valid);
-      expect(store.get('expired')).toBe(before.expired);
+      // The tokens stay as they were; only the grant's health says it is failing (never dead).
+      expect(store.get('valid')?.tokens).toBe(before.valid?.tokens);
+      expect(store.get('expired')?.tokens).toBe(before.expired?.tokens);
+      expect(await cache.health('valid')).toMatchObject({ state: 'failing', code: (error as { code: string }).code });
+      expect(await cache.health('expired')).toMatchObject({ state: 'failing' });
       // Bounded: `attempts` per refresh (two refreshes ran: one per key).
       expect(requests).toBe(attempts * 2);
       expect(delays.length).toBe(errorType === InvalidTokenResponseError ? 0 : 4);

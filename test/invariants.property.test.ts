@@ -371,3 +371,85 @@ describe('random option objects (fast-check)', () => {
     );
   });
 });
+
+describe('grant health under random outages and sweeps (fast-check)', () => {
+  it('an outage never makes a grant dead, health agrees with the last outcome, and sweeps never roll tokens back', async () => {
+    type HealthStep = { op: 'advance'; ms: number } | { op: 'outage'; on: boolean } | { op: 'get' } | { op: 'sweep' };
+    const healthStep: fc.Arbitrary<HealthStep> = fc.oneof(
+      fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 6 * 3_600_000 }) }),
+      fc.record({ op: fc.constant('outage' as const), on: fc.boolean() }),
+      fc.record({ op: fc.constant('get' as const) }),
+      fc.record({ op: fc.constant('sweep' as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(healthStep, { minLength: 1, maxLength: 40 }), async (steps) => {
+        let now = 1_700_000_000_000;
+        let outage = false;
+        let serial = 0;
+        const endpoint: TokenEndpoint = {
+          refresh: async () => {
+            if (outage) throw new TokenEndpointUnavailableError('down', { upstreamStatus: 503 });
+            serial++;
+            return {
+              accessToken: `access-${serial}`,
+              refreshToken: `refresh-${serial}`,
+              expiresAt: now + 3_600_000,
+              refreshTokenExpiresAt: now + 24 * 3_600_000,
+            };
+          },
+          clientCredentials: async () => {
+            throw new Error('not used');
+          },
+        };
+        const store = new MemoryStore();
+        // No refresh window: no background refresh can change the health behind a check.
+        const cache = new TokenCache({ endpoint, store, now: () => now, random: () => 0.5, refreshWindowMs: 0 });
+        const dead: string[] = [];
+        cache.on('grantDead', ({ key }) => dead.push(key));
+        await cache.set('k', {
+          accessToken: 'access-0',
+          refreshToken: 'refresh-0',
+          expiresAt: now + 3_600_000,
+          refreshTokenExpiresAt: now + 24 * 3_600_000,
+        });
+        let highest = 0;
+        let last: 'ok' | 'failed' | undefined;
+        for (const s of steps) {
+          if (s.op === 'advance') now += s.ms;
+          else if (s.op === 'outage') outage = s.on;
+          else {
+            const before = serial;
+            const outcome =
+              s.op === 'get'
+                ? await cache.getAccessToken('k').then(
+                    () => 'ok' as const,
+                    (error: unknown) => error,
+                  )
+                : (await cache.sweep()).failed > 0
+                  ? 'failed'
+                  : 'ok';
+            if (outcome instanceof ReauthenticationRequiredError) {
+              // Only a refresh token past its stated expiry may kill the grant, never the outage.
+              expect(outcome.reason).toBe('refresh_token_expired');
+              await cache.close();
+              return;
+            }
+            if (outcome !== 'ok') last = 'failed';
+            else if (serial > before) last = 'ok';
+          }
+          // Read the store itself: a `getTokenSet` here would refresh and change what is being checked.
+          const n = Number(store.get('k')!.tokens.accessToken.split('-')[1]);
+          expect(n).toBeGreaterThanOrEqual(highest);
+          highest = n;
+          const health = await cache.health('k');
+          expect(health?.state).not.toBe('dead');
+          if (last === 'failed') expect(health?.state).toBe('failing');
+          if (last === 'ok') expect(health?.state).toBe('healthy');
+        }
+        expect(dead).toEqual([]);
+        await cache.close();
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

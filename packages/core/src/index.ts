@@ -2,10 +2,14 @@ export { TokenCache } from './token-cache.js';
 export type {
   CacheGrant,
   GetAccessTokenOptions,
+  GrantHealthEvent,
+  KeepAliveOptions,
+  SweepResult,
   TokenCacheEvents,
   TokenCacheOptions,
   TokenCacheStats,
 } from './token-cache-options.js';
+export type { GrantFailure, GrantHealth, GrantState } from './grant-health.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export type { MaybePromise, StoreLock, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
 export type {

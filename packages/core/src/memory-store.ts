@@ -44,6 +44,24 @@ export class MemoryStore implements TokenStore {
     return true;
   }
 
+  /**
+   * {@inheritDoc TokenStore.dueBefore}
+   *
+   * Scans the bounded LRU (at most `max` records, without touching their
+   * recency): memory is the one store where a scan is as cheap as an index.
+   */
+  dueBefore(time: number, limit: number): string[] {
+    const due: { key: string; at: number }[] = [];
+    for (const [key, record] of this.#records.entries()) {
+      const at = record.sweepAt;
+      if (at !== undefined && at <= time) due.push({ key, at });
+    }
+    return due
+      .sort((a, b) => a.at - b.at)
+      .slice(0, limit)
+      .map(({ key }) => key);
+  }
+
   /** {@inheritDoc TokenStore.delete} */
   delete(key: string): void {
     this.#records.delete(key);

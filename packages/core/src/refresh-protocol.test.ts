@@ -24,6 +24,7 @@ function setup() {
     hookTimeoutMs: 1_000,
     refreshWindowMs: 60_000,
     refreshJitter: 0,
+    keepAlive: { leadMs: 3_600_000, idleMs: undefined },
     now: clock.now,
     random: () => 0,
     emit: (name, payload) => void events.push([name, payload]),
@@ -72,7 +73,19 @@ describe('RefreshProtocol against a store', () => {
     expect(store.get('k')!.reauthenticationRequired).toBe(true);
     await expect(protocol.refresh('k', 2, false, run())).rejects.toBeInstanceOf(ReauthenticationRequiredError);
     expect(endpoint.calls).toHaveLength(1);
-    expect(events).toEqual([['reauthenticationRequired', { key: 'k', reason: 'invalid_grant' }]]);
+    expect(events).toEqual([
+      [
+        'grantDead',
+        {
+          key: 'k',
+          state: 'dead',
+          previous: 'healthy',
+          code: 'ERR_REAUTHENTICATION_REQUIRED',
+          oauthError: 'invalid_grant',
+        },
+      ],
+      ['reauthenticationRequired', { key: 'k', reason: 'invalid_grant' }],
+    ]);
   });
 
   it('does not write the result of a refresh whose key was deleted meanwhile', async () => {

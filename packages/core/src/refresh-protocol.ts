@@ -9,6 +9,8 @@ import {
   type ReauthenticationReason,
 } from './errors.js';
 import { backoffDelay } from './backoff.js';
+import { classifyFailure, FAILING_RETRY, type GrantFailure, type GrantState } from './grant-health.js';
+import { sweepAtFor, type KeepAliveSchedule } from './keep-alive.js';
 import { settleWithin } from './hook-timeout.js';
 import { refreshAtFor } from './refresh-schedule.js';
 import { withGrantLifecycle } from './refresh-token-lifetime.js';
@@ -75,6 +77,18 @@ function sameTokens(a: TokenSet, b: TokenSet | undefined): boolean {
   return b !== undefined && a.accessToken === b.accessToken && a.refreshToken === b.refreshToken;
 }
 
+/** The health state `record` is in. */
+function stateOf(record: TokenRecord): GrantState {
+  return record.health?.state ?? (record.reauthenticationRequired ? 'dead' : 'healthy');
+}
+
+/** `record` without a keep-alive due time (a dead grant is never swept). */
+function withoutSweep(record: TokenRecord): TokenRecord {
+  if (record.sweepAt === undefined) return record;
+  const { sweepAt: _sweepAt, ...rest } = record;
+  return rest;
+}
+
 /** One refresh of a key running in this process. */
 export interface RefreshRun {
   promise: Promise<TokenRecord>;
@@ -116,6 +130,7 @@ export interface RefreshProtocolDeps {
   readonly hookTimeoutMs: number;
   readonly refreshWindowMs: number;
   readonly refreshJitter: number;
+  readonly keepAlive: KeepAliveSchedule;
   readonly now: () => number;
   readonly random: () => number;
   readonly emit: <Name extends keyof TokenCacheEvents>(name: Name, payload: TokenCacheEvents[Name]) => void;
@@ -134,6 +149,7 @@ export class RefreshProtocol {
   readonly #hookTimeoutMs: number;
   readonly #refreshWindowMs: number;
   readonly #refreshJitter: number;
+  readonly #keepAlive: KeepAliveSchedule;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #emit: RefreshProtocolDeps['emit'];
@@ -161,6 +177,7 @@ export class RefreshProtocol {
     this.#hookTimeoutMs = deps.hookTimeoutMs;
     this.#refreshWindowMs = deps.refreshWindowMs;
     this.#refreshJitter = deps.refreshJitter;
+    this.#keepAlive = deps.keepAlive;
     this.#now = deps.now;
     this.#random = deps.random;
     this.#emit = deps.emit;
@@ -211,11 +228,17 @@ export class RefreshProtocol {
     this.#refusals.delete(key);
     return this.#serially(key, async () => {
       await this.#saves?.save(key, tokens);
+      let replaced: TokenRecord | undefined;
       const landed = await this.#writeOver(
         key,
-        (_current, version) => this.#recordFor(tokens, version, issuedAt),
+        (current, version) => {
+          replaced = current;
+          return this.#recordFor(tokens, version, issuedAt);
+        },
         true,
       );
+      // A new login makes the grant healthy again.
+      if (landed && replaced !== undefined) this.#announceRecovery(key, replaced);
       // The new login supersedes a rotated set still waiting for the store,
       // once it is stored: until then the kept set is still the live grant.
       if (landed) this.#dropKept(key);
@@ -285,7 +308,9 @@ export class RefreshProtocol {
     // A refresh token known to have expired is never presented (invariant 8).
     const refreshTokenExpiresAt = current?.tokens.refreshTokenExpiresAt;
     if (!clientCredentials && refreshTokenExpiresAt !== undefined && this.#now() >= refreshTokenExpiresAt) {
-      throw this.#reauthenticationRequired(key, 'refresh_token_expired');
+      const error = this.#reauthenticationRequired(key, 'refresh_token_expired');
+      await this.#recordFailure(key, current!, error);
+      throw error;
     }
     if (clientCredentials) {
       const refusal = this.#refusals.get(key);
@@ -305,7 +330,12 @@ export class RefreshProtocol {
       const rotated = error instanceof InvalidTokenResponseError ? error.rotatedRefreshToken() : undefined;
       if (rotated !== undefined && current !== undefined)
         await this.#keepRotatedRefreshToken(key, current, rotated, run);
-      if (!(error instanceof ReauthenticationRequiredError) || current === undefined) throw error;
+      if (current === undefined) throw error;
+      if (!(error instanceof ReauthenticationRequiredError)) {
+        // Transient (or at least not the grant's fault): failing, never dead.
+        if (!run.deleted && rotated === undefined) await this.#recordFailure(key, current, error);
+        throw error;
+      }
       return this.#afterRejectedGrant(key, current, error);
     }
     if (clientCredentials) this.#refusals.delete(key);
@@ -365,6 +395,7 @@ export class RefreshProtocol {
     }
     this.#refreshes++;
     this.#emit('refresh', { key, durationMs: this.#now() - startedAt, background });
+    if (base !== undefined) this.#announceRecovery(key, base);
     return next;
   }
 
@@ -461,9 +492,72 @@ export class RefreshProtocol {
     if (latest !== undefined && latest.version !== rejected.version) {
       if (!latest.reauthenticationRequired && this.#now() < latest.usableUntil) return latest;
     } else if (latest !== undefined) {
-      await this.#store.compareAndSet(key, unusable(latest, true), latest.version);
+      const health = this.#failureAfter(latest, error);
+      const dead: TokenRecord = { ...withoutSweep(unusable(latest, true)), health };
+      if (await this.#store.compareAndSet(key, dead, latest.version)) this.#announceFailure(key, latest, health);
     }
     throw this.#reauthenticationRequired(key, 'invalid_grant', error);
+  }
+
+  /**
+   * Stores the grant's new health after a failed refresh of `current`:
+   * compare-and-set on its version, so it never rolls back tokens another
+   * writer stored meanwhile (that writer's state wins). Best effort: a
+   * failed health write never changes what the caller gets (the refresh's
+   * own error). The transition is announced when the write landed, or when
+   * the store could not be reached (then this process is the only witness).
+   */
+  async #recordFailure(key: string, current: TokenRecord, error: unknown): Promise<void> {
+    if (this.#grant === 'client_credentials') return;
+    const health = this.#failureAfter(current, error);
+    const next: TokenRecord = {
+      ...withoutSweep(current),
+      version: current.version + 1,
+      health,
+      ...(health.nextAttemptAt !== undefined && { sweepAt: health.nextAttemptAt }),
+    };
+    let landed: boolean;
+    try {
+      landed = await this.#store.compareAndSet(key, next, current.version);
+    } catch {
+      landed = true;
+    }
+    if (landed) this.#announceFailure(key, current, health);
+  }
+
+  /** The health of `current`'s grant after `error`. */
+  #failureAfter(current: TokenRecord, error: unknown): GrantFailure {
+    const { state, code, oauthError } = classifyFailure(error);
+    const now = this.#now();
+    const failures = (current.health?.failures ?? 0) + 1;
+    const nextAttemptAt =
+      state === 'failing' ? now + Math.round(backoffDelay(failures, FAILING_RETRY, 'half', this.#random())) : undefined;
+    return {
+      state,
+      code,
+      ...(oauthError !== undefined && { oauthError }),
+      since: current.health?.since ?? now,
+      failures,
+      ...(nextAttemptAt !== undefined && { nextAttemptAt }),
+    };
+  }
+
+  #announceFailure(key: string, before: TokenRecord, health: GrantFailure): void {
+    const previous = stateOf(before);
+    if (previous === health.state) return;
+    const payload = {
+      key,
+      state: health.state,
+      previous,
+      code: health.code,
+      ...(health.oauthError !== undefined && { oauthError: health.oauthError }),
+    };
+    this.#emit(health.state === 'dead' ? 'grantDead' : 'grantFailing', payload);
+  }
+
+  #announceRecovery(key: string, before: TokenRecord): void {
+    const previous = stateOf(before);
+    if (previous !== 'healthy') this.#emit('grantRecovered', { key, state: 'healthy', previous });
   }
 
   #rememberRefusal(key: string, error: unknown): void {
@@ -538,6 +632,11 @@ export class RefreshProtocol {
       current = await this.#store.get(key, FRESH);
     }
     return current;
+  }
+
+  /** Reads `key` through `load` into the store (a keep-alive sweep over the app's keys), without refreshing. */
+  loadRecord(key: string): Promise<TokenRecord | undefined> {
+    return this.#load === undefined ? Promise.resolve(undefined) : this.#loadIntoStore(key);
   }
 
   async #loadIntoStore(key: string): Promise<TokenRecord | undefined> {
@@ -618,7 +717,15 @@ export class RefreshProtocol {
     // The provider's own hint (`refresh_in`) wins when it comes sooner.
     const refreshAt = Math.min(ownRefreshAt, tokens.suggestedRefreshAt ?? Infinity);
     const usableUntil = expiresAt ?? Infinity;
-    return { tokens, version, refreshAt, usableUntil, [SETTLED_TOKEN]: Promise.resolve(tokens.accessToken) };
+    const sweepAt = sweepAtFor(tokens, issuedAt, this.#keepAlive, this.#random());
+    return {
+      tokens,
+      version,
+      refreshAt,
+      usableUntil,
+      ...(sweepAt !== undefined && { sweepAt }),
+      [SETTLED_TOKEN]: Promise.resolve(tokens.accessToken),
+    };
   }
 
   #reauthenticationRequired(

@@ -242,10 +242,11 @@ describe('an unusable set from a custom endpoint', () => {
     const before = store.get('k');
     endpoint.next = () => ({ accessToken: 'new', refreshToken: 'rotated', expiresAt: Infinity });
     await expect(cache.getAccessToken('k')).rejects.toBeInstanceOf(InvalidTokenResponseError);
-    expect(store.get('k')).toBe(before);
+    expect(store.get('k')?.tokens).toBe(before?.tokens);
+    expect(store.get('k')?.health).toMatchObject({ state: 'failing', code: 'ERR_INVALID_TOKEN_RESPONSE' });
     endpoint.next = () => ({ accessToken: 'new', refreshToken: 42 }) as unknown as TokenSet;
     await expect(cache.getAccessToken('k')).rejects.toBeInstanceOf(InvalidTokenResponseError);
-    expect(store.get('k')).toBe(before);
+    expect(store.get('k')?.tokens).toBe(before?.tokens);
   });
 });
 

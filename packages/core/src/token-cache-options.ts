@@ -1,3 +1,4 @@
+import type { GrantState } from './grant-health.js';
 import type { TokenEndpoint } from './token-endpoint.js';
 import type { TokenSet } from './token-set.js';
 import type { TokenStore } from './token-store.js';
@@ -96,6 +97,67 @@ export interface TokenCacheOptions {
    * @default Math.random
    */
   readonly random?: () => number;
+  /**
+   * Keeps idle grants alive: runs {@link TokenCache.sweep} every `intervalMs`
+   * (on an unref'd timer, stopped by `close()`). Without it, `sweep()` can
+   * still be called by hand (from a cron job), with the defaults below.
+   */
+  readonly keepAlive?: KeepAliveOptions;
+}
+
+/** Options of keep-alive sweeps. */
+export interface KeepAliveOptions {
+  /**
+   * Time between the starts of two sweeps, jittered by ±10 % so a fleet
+   * started together does not sweep together. Required with `keepAlive`.
+   * Range: integer from 1_000 to 2^31 - 1.
+   */
+  readonly intervalMs: number;
+  /**
+   * How long before its refresh token expires a grant is due: the larger of
+   * this and a tenth of the refresh token's remaining life at its last
+   * refresh, capped at half of that life (a refresh token that lives 30 min
+   * is refreshed after 15, not on every sweep).
+   * Range: finite number >= 0.
+   * @default 3_600_000 (1 h)
+   */
+  readonly leadMs?: number;
+  /**
+   * A grant not refreshed for this long is due, whatever its refresh token
+   * says: for providers whose refresh tokens die of idleness without saying
+   * when (Microsoft: 90 days). Unset: only `refreshTokenExpiresAt` makes a
+   * grant due.
+   * Range: integer >= 1.
+   */
+  readonly idleMs?: number;
+  /**
+   * The keys to consider, for tokens kept only in the app's own database
+   * (`load`/`save`, with a store that cannot list due keys). Called once per
+   * sweep; each key's record is read (loaded on a miss) and refreshed only
+   * when due. Without it, the store's `dueBefore` index is used.
+   */
+  readonly keys?: () => AsyncIterable<string> | Iterable<string>;
+  /**
+   * Most keys one sweep takes from the store's index (the rest are due
+   * next time), and most refreshes a sweep has started at once; the
+   * endpoint's own limits (`endpointConcurrency`, `endpointRateLimit`)
+   * bound the calls.
+   * Range: integer from 1 to 100_000.
+   * @default 1_000
+   */
+  readonly batchSize?: number;
+}
+
+/** What one keep-alive sweep did. */
+export interface SweepResult {
+  /** Keys found due (listed by the index or `keys`, and due on re-reading). */
+  readonly due: number;
+  /** Due grants this process refreshed (or found refreshed by another process). */
+  readonly refreshed: number;
+  /** Due grants whose refresh failed (their health says how). */
+  readonly failed: number;
+  /** Keys listed but not refreshed: not due on re-reading, dead, gone, or unextendable. */
+  readonly skipped: number;
 }
 
 /** Options of one `getAccessToken` call. */
@@ -130,4 +192,25 @@ export interface TokenCacheEvents {
   reauthenticationRequired: { readonly key: string; readonly reason: string };
   /** The `save` hook failed; it is retried with backoff until it succeeds or newer tokens supersede it. */
   saveError: { readonly key: string; readonly error: unknown; readonly attempt: number };
+  /** The grant of `key` started failing transiently (network, 5xx, 429, store unreachable); it is retried. */
+  grantFailing: GrantHealthEvent;
+  /** The grant of `key` is dead (`invalid_grant`, refresh token expired, none at all): the user must sign in again. */
+  grantDead: GrantHealthEvent;
+  /** The grant of `key` is healthy again (a refresh succeeded, or new tokens were `set`). */
+  grantRecovered: GrantHealthEvent;
+  /** A keep-alive sweep finished. */
+  sweep: SweepResult & { readonly durationMs: number };
+}
+
+/** Payload of the grant health events: codes and times, never a token. */
+export interface GrantHealthEvent {
+  readonly key: string;
+  /** The state entered. */
+  readonly state: GrantState;
+  /** The state left. */
+  readonly previous: GrantState;
+  /** The failure's code (absent on recovery). */
+  readonly code?: string;
+  /** The OAuth error or re-authentication reason, when known. */
+  readonly oauthError?: string;
 }

@@ -3,6 +3,7 @@ import PQueue from 'p-queue';
 import { abortable } from './abortable.js';
 import { fetchWithBearer } from './bearer-fetch.js';
 import { StoreUnavailableError } from './errors.js';
+import { healthOf, type GrantHealth } from './grant-health.js';
 import { MemoryStore } from './memory-store.js';
 import { MAX_REMEMBERED_FAILURES, MAX_WRITE_ATTEMPTS, RefreshProtocol, type RefreshRun } from './refresh-protocol.js';
 import { SaveRetrier } from './save-retrier.js';
@@ -12,11 +13,13 @@ import type {
   TokenCacheEvents,
   TokenCacheOptions,
   TokenCacheStats,
+  SweepResult,
 } from './token-cache-options.js';
 import { toTokenSet, type TokenSet } from './token-set.js';
 import type { MaybePromise, TokenRecord, TokenStore } from './token-store.js';
 import { TypedEvents } from './typed-events.js';
-import { validateCacheOptions } from './validate-cache-options.js';
+import { unrefTimer } from './unref-timer.js';
+import { validateCacheOptions, type ResolvedKeepAlive } from './validate-cache-options.js';
 import { assertKey } from './validate.js';
 
 /**
@@ -57,6 +60,11 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
   readonly #now: () => number;
   readonly #allowedOrigins: ReadonlySet<string>;
   readonly #fetch: typeof globalThis.fetch;
+  readonly #random: () => number;
+  readonly #keepAlive: ResolvedKeepAlive;
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The sweep running now, if any: one at a time per cache. */
+  #sweeping: Promise<SweepResult> | undefined;
 
   /** One refresh per key in this process: later callers join the running one. */
   readonly #inflight = new Map<string, RefreshRun>();
@@ -80,6 +88,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     this.#now = resolved.now;
     this.#allowedOrigins = resolved.allowedOrigins;
     this.#fetch = resolved.fetch;
+    this.#random = resolved.random;
+    this.#keepAlive = resolved.keepAlive;
     this.#queue = new PQueue({
       concurrency: resolved.endpointConcurrency,
       ...(resolved.endpointRateLimit && {
@@ -106,11 +116,13 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       hookTimeoutMs: resolved.hookTimeoutMs,
       refreshWindowMs: resolved.refreshWindowMs,
       refreshJitter: resolved.refreshJitter,
+      keepAlive: resolved.keepAlive,
       now: resolved.now,
       random: resolved.random,
       emit: (name, payload) => this.emit(name, payload),
       startPass: (key) => (this.#inflight.has(key) ? undefined : this.#refresh(key, undefined, true)),
     });
+    this.#scheduleSweep();
   }
 
   /**
@@ -247,8 +259,49 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    await this.#sweeping?.catch(() => {});
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()].map((run) => run.promise));
     for (const key of this.#protocol.stopKeptWrites()) await this.#refresh(key, undefined, true).catch(() => {});
+  }
+
+  /**
+   * The health of `key`'s grant, as stored with its record (so every
+   * process sharing the store sees the same): `healthy`, `failing`
+   * (transient failures, retried with backoff; an outage never makes a
+   * grant dead) or `dead` (`invalid_grant`, refresh token expired, no
+   * refresh token: the user must sign in again), with the last failure's
+   * code and the grant's expiry times. Reads the shared store, not the hit
+   * path's local copy. `undefined` when nothing is stored for `key`.
+   *
+   * @throws TypeError when `key` is not a non-empty string.
+   */
+  async health(key: string): Promise<GrantHealth | undefined> {
+    assertKey(key);
+    const record = await this.#store.get(key, { fresh: true });
+    return record === undefined ? undefined : healthOf(record);
+  }
+
+  /**
+   * One keep-alive pass: refreshes every grant that is due (its refresh
+   * token is about to expire, it has been idle for `keepAlive.idleMs`, or it
+   * is failing and its next attempt is due), found through the store's
+   * `dueBefore` index or the `keepAlive.keys` the app lists. Each record is
+   * re-read and refreshed through the same single flight, lock and endpoint
+   * limits as any refresh, so several processes sweeping one shared store
+   * refresh each key once: a process that takes the lock after another
+   * refreshed the key finds the newer record and does not call the
+   * endpoint. Dead grants, and grants whose refresh token lives as long as
+   * the grant, are skipped. A sweep already running is joined. Emits `sweep`.
+   *
+   * @throws StoreUnavailableError when the store cannot list due keys.
+   */
+  sweep(): Promise<SweepResult> {
+    this.#sweeping ??= this.#runSweep().finally(() => {
+      this.#sweeping = undefined;
+    });
+    return this.#sweeping;
   }
 
   /** Counters since creation. */
@@ -344,6 +397,69 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     };
     run.promise.then(forget, forget);
     return run.promise;
+  }
+
+  /** Arms the next periodic sweep, jittered by ±10 % so a fleet started together spreads out. */
+  #scheduleSweep(): void {
+    const interval = this.#keepAlive.intervalMs;
+    if (interval === undefined || this.#closed) return;
+    const delay = Math.round(interval * (0.9 + 0.2 * this.#random()));
+    this.#sweepTimer = setTimeout(() => {
+      this.#sweepTimer = undefined;
+      const again = (): void => this.#scheduleSweep();
+      // A failed listing (store unreachable) is retried next interval.
+      this.sweep().then(again, again);
+    }, delay);
+    unrefTimer(this.#sweepTimer);
+  }
+
+  async #runSweep(): Promise<SweepResult> {
+    const startedAt = this.#now();
+    const { keys, batchSize } = this.#keepAlive;
+    let listed: AsyncIterable<string> | Iterable<string>;
+    if (keys !== undefined) listed = keys();
+    else if (this.#store.dueBefore !== undefined) listed = await this.#store.dueBefore(startedAt, batchSize);
+    else
+      throw new TypeError('Expected `keepAlive.keys` to be a function listing keys, since `store` has no `dueBefore`');
+    const counts = { due: 0, refreshed: 0, failed: 0, skipped: 0 };
+    const running = new Set<Promise<void>>();
+    for await (const key of listed) {
+      if (this.#closed) break;
+      const task = this.#sweepKey(key, startedAt).then((outcome) => {
+        if (outcome !== 'skipped') counts.due++;
+        counts[outcome]++;
+        running.delete(task);
+      });
+      running.add(task);
+      if (running.size >= batchSize) await Promise.race(running);
+    }
+    await Promise.all(running);
+    const result: SweepResult = { ...counts };
+    this.emit('sweep', { ...result, durationMs: this.#now() - startedAt });
+    return result;
+  }
+
+  /** Refreshes `key` if it is due at `now`; never throws (a failure is counted and recorded as the grant's health). */
+  async #sweepKey(key: string, now: number): Promise<'refreshed' | 'failed' | 'skipped'> {
+    try {
+      assertKey(key);
+      let record = await this.#store.get(key, { fresh: true });
+      let due = record?.sweepAt !== undefined && record.sweepAt <= now;
+      if (record === undefined && this.#keepAlive.keys !== undefined) {
+        // Only the app's own database holds it. Its record's due time counts
+        // from now (when it was issued is unknown), so the refresh token's
+        // end decides: due within the lead, unless it cannot be extended.
+        record = await this.#protocol.loadRecord(key);
+        const end = record?.tokens.refreshTokenExpiresAt;
+        due ||= end !== undefined && end !== record!.tokens.grantExpiresAt && end - this.#keepAlive.leadMs <= now;
+      }
+      if (record === undefined || record.reauthenticationRequired || record.health?.state === 'dead') return 'skipped';
+      if (!due || record.tokens.refreshToken === undefined) return 'skipped';
+      await this.#refresh(key, record.version, true);
+      return 'refreshed';
+    } catch {
+      return 'failed';
+    }
   }
 
   async #runRefresh(

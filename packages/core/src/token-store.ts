@@ -1,3 +1,4 @@
+import type { GrantFailure } from './grant-health.js';
 import type { TokenSet } from './token-set.js';
 
 /** A value or a promise of it: stores may answer synchronously from memory. */
@@ -25,6 +26,20 @@ export interface TokenRecord {
   readonly usableUntil: number;
   /** The grant is dead (`invalid_grant`): no refresh until new tokens are `set`. */
   readonly reauthenticationRequired?: boolean;
+  /**
+   * The grant's last failure, when it is `failing` or `dead`; absent when
+   * healthy. Stored with the record so every process sees the same state;
+   * holds codes and times only.
+   */
+  readonly health?: GrantFailure;
+  /**
+   * When a keep-alive sweep should refresh this grant (ms epoch): before its
+   * refresh token expires or it has been idle too long, or when a failing
+   * grant's next attempt is due. Absent when no sweep can help (a dead grant,
+   * a refresh token that lives as long as the grant). Stores that implement
+   * {@link TokenStore.dueBefore} index records by it.
+   */
+  readonly sweepAt?: number;
 }
 
 /** A held cross-process refresh lock. */
@@ -84,4 +99,12 @@ export interface TokenStore {
    * taking the lock.
    */
   lock?(key: string, signal?: AbortSignal): Promise<StoreLock>;
+  /**
+   * Optional index for keep-alive sweeps: up to `limit` keys whose record's
+   * `sweepAt` is at or before `time`, soonest first. Must read an index kept
+   * up to date by `compareAndSet` and `delete`, not scan every record: a
+   * sweep calls it on every pass. A key may be listed whose record changed
+   * since; the sweep re-reads each record before acting.
+   */
+  dueBefore?(time: number, limit: number): MaybePromise<readonly string[]>;
 }

@@ -1,5 +1,5 @@
 import { coarseClock } from './coarse-clock.js';
-import type { CacheGrant, TokenCacheOptions } from './token-cache-options.js';
+import type { CacheGrant, KeepAliveOptions, TokenCacheOptions } from './token-cache-options.js';
 import type { TokenStore } from './token-store.js';
 import {
   assertFunction,
@@ -26,6 +26,16 @@ export interface ResolvedCacheOptions {
   readonly fetch: typeof globalThis.fetch;
   readonly now: () => number;
   readonly random: () => number;
+  readonly keepAlive: ResolvedKeepAlive;
+}
+
+/** Keep-alive settings after validation; `intervalMs` is undefined when no periodic sweep runs. */
+export interface ResolvedKeepAlive {
+  readonly intervalMs: number | undefined;
+  readonly leadMs: number;
+  readonly idleMs: number | undefined;
+  readonly keys: KeepAliveOptions['keys'];
+  readonly batchSize: number;
 }
 
 /** How stale the default clock may be; see `coarseClock`. */
@@ -78,7 +88,10 @@ export function validateCacheOptions(options: TokenCacheOptions): ResolvedCacheO
     assertIntegerInRange('endpointRateLimit.intervalMs', endpointRateLimit.intervalMs, 1);
   }
 
+  const keepAlive = keepAliveOf(merged.keepAlive, store);
+
   return {
+    keepAlive,
     endpoint,
     grant: merged.grant,
     store,
@@ -93,6 +106,31 @@ export function validateCacheOptions(options: TokenCacheOptions): ResolvedCacheO
     fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)),
     now: now ?? coarseClock(CLOCK_RESOLUTION_MS),
     random: random ?? Math.random,
+  };
+}
+
+const KEEP_ALIVE_DEFAULTS = { leadMs: 3_600_000, batchSize: 1_000 };
+
+function keepAliveOf(value: KeepAliveOptions | undefined, store: TokenStore | undefined): ResolvedKeepAlive {
+  if (value === undefined) {
+    return { intervalMs: undefined, idleMs: undefined, keys: undefined, ...KEEP_ALIVE_DEFAULTS };
+  }
+  assertObject('keepAlive', value);
+  const merged = { ...KEEP_ALIVE_DEFAULTS, ...definedOnly(value) };
+  assertIntegerInRange('keepAlive.intervalMs', merged.intervalMs, 1_000, MAX_TIMER_MS);
+  assertNumberInRange('keepAlive.leadMs', merged.leadMs, 0);
+  if (merged.idleMs !== undefined) assertIntegerInRange('keepAlive.idleMs', merged.idleMs, 1);
+  if (merged.keys !== undefined) assertFunction('keepAlive.keys', merged.keys);
+  assertIntegerInRange('keepAlive.batchSize', merged.batchSize, 1, 100_000);
+  if (merged.keys === undefined && store !== undefined && typeof store.dueBefore !== 'function') {
+    throw invalid('keepAlive.keys', 'a function listing keys, since `store` has no `dueBefore`', merged.keys);
+  }
+  return {
+    intervalMs: merged.intervalMs,
+    leadMs: merged.leadMs,
+    idleMs: merged.idleMs,
+    keys: merged.keys,
+    batchSize: merged.batchSize,
   };
 }
 

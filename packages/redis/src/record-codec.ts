@@ -1,4 +1,4 @@
-import { CorruptRecordError, toTokenSet, type TokenRecord } from '@refreshkit/core';
+import { CorruptRecordError, toTokenSet, type GrantFailure, type TokenRecord } from '@refreshkit/core';
 import type { RecordCipher, SealedTokens } from './record-cipher.js';
 
 /** The `d` field of a record hash. `u` is null for "no known expiry" (JSON has no Infinity). */
@@ -7,6 +7,10 @@ interface StoredData {
   readonly r: number | null;
   readonly u: number | null;
   readonly x?: 1;
+  /** The grant's health (codes and times only, so stored in the clear); absent: healthy. */
+  readonly h?: GrantFailure;
+  /** The keep-alive due time; absent: never due. */
+  readonly s?: number;
 }
 
 const toJsonTime = (time: number): number | null => (Number.isFinite(time) ? time : null);
@@ -33,6 +37,8 @@ export class RecordCodec {
       r: toJsonTime(record.refreshAt),
       u: toJsonTime(record.usableUntil),
       ...(record.reauthenticationRequired && { x: 1 as const }),
+      ...(record.health !== undefined && { h: record.health }),
+      ...(record.sweepAt !== undefined && { s: record.sweepAt }),
     };
     return JSON.stringify(data);
   }
@@ -62,6 +68,10 @@ export class RecordCodec {
     if ((r !== null && typeof r !== 'number') || (u !== null && typeof u !== 'number')) {
       throw fail('the schedule fields are not numbers');
     }
+    if (stored.s !== undefined && (typeof stored.s !== 'number' || !Number.isFinite(stored.s))) {
+      throw fail('the keep-alive due time is not a number');
+    }
+    if (stored.h !== undefined && !isGrantFailure(stored.h)) throw fail('the grant health is malformed');
     let tokens: unknown = stored.t;
     const sealed = isSealed(tokens);
     if (this.#cipher !== undefined) {
@@ -86,6 +96,8 @@ export class RecordCodec {
       refreshAt: fromJsonTime(r),
       usableUntil: fromJsonTime(u),
       ...(stored.x === 1 && { reauthenticationRequired: true }),
+      ...(stored.h !== undefined && { health: stored.h }),
+      ...(stored.s !== undefined && { sweepAt: stored.s }),
     };
   }
 }
@@ -107,4 +119,21 @@ export function canonicalVersion(version: string | null): number | undefined {
 function isSealed(value: unknown): value is SealedTokens {
   const v = value as Partial<SealedTokens> | null;
   return typeof v === 'object' && v !== null && typeof v.k === 'string' && typeof v.c === 'string';
+}
+
+const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** Whether `value` is a stored grant health as the core writes it (records written before it existed have none). */
+function isGrantFailure(value: unknown): value is GrantFailure {
+  const h = value as Partial<GrantFailure> | null;
+  return (
+    typeof h === 'object' &&
+    h !== null &&
+    (h.state === 'failing' || h.state === 'dead') &&
+    typeof h.code === 'string' &&
+    (h.oauthError === undefined || typeof h.oauthError === 'string') &&
+    isTime(h.since) &&
+    isTime(h.failures) &&
+    (h.nextAttemptAt === undefined || isTime(h.nextAttemptAt))
+  );
 }

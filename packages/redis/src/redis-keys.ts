@@ -38,3 +38,12 @@ export function channelPattern(prefix: string): string {
 export function keyOfChannel(prefix: string, channel: string): string {
   return channel.slice(prefix.length + 1, -CHANNEL_SUFFIX.length);
 }
+
+/**
+ * The keep-alive index under `prefix`: a sorted set of cache keys scored by
+ * their record's `sweepAt`. Its name has no `{`, so no cache key's record
+ * (always `prefix{key}`) can share it.
+ */
+export function sweepIndexKey(prefix: string): string {
+  return `${prefix}keep-alive-due`;
+}

@@ -12,6 +12,16 @@ export interface RedisClient {
   evalsha(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
   hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
+  zrangebyscore(
+    key: string,
+    min: string,
+    max: string,
+    limit: 'LIMIT',
+    offset: number,
+    count: number,
+  ): Promise<string[]>;
+  zadd(key: string, score: string, member: string): Promise<unknown>;
+  zrem(key: string, member: string): Promise<unknown>;
   psubscribe(...patterns: string[]): Promise<unknown>;
   /** A new connection with the same options (the store's pub/sub connection). */
   duplicate(): RedisClient;

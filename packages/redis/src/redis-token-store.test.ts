@@ -64,6 +64,98 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
     return store;
   }
 
+  describe('grant lifecycle', () => {
+    it('round-trips grant health and the keep-alive due time; a record written without them reads as healthy', async () => {
+      const prefix = freshPrefix();
+      const store = storeFor(prefix);
+      const failing: TokenRecord = {
+        ...record(1, 'a'),
+        health: {
+          state: 'failing',
+          code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+          oauthError: 'temporarily_unavailable',
+          since: 1_000,
+          failures: 3,
+          nextAttemptAt: 5_000,
+        },
+        sweepAt: 5_000,
+      };
+      expect(await store.compareAndSet('k', failing, undefined)).toBe(true);
+      expect(await storeFor(prefix).get('k', { fresh: true })).toEqual(failing);
+      // As an older release wrote it: no `h`, no `s`.
+      const old = JSON.stringify({ t: { accessToken: 'old', refreshToken: 'r' }, r: 1, u: null });
+      await admin.hset(`${prefix}{legacy}`, 'v', '1', 'd', old);
+      const cache = new TokenCache({ endpoint: new ScriptedEndpoint(Date.now), store: storeFor(prefix) });
+      expect(await cache.health('legacy')).toEqual({ state: 'healthy', failures: 0 });
+      expect(await cache.health('k')).toMatchObject({ state: 'failing', failures: 3, nextAttemptAt: 5_000 });
+      await cache.close();
+    });
+
+    it('shows every process the same health: a failure in one is seen by the other, and so is recovery', async () => {
+      const prefix = freshPrefix();
+      const clock = new ManualClock(Date.now());
+      const endpoint = new ScriptedEndpoint(clock.now);
+      const [a, b] = [0, 1].map(() => new TokenCache({ endpoint, store: storeFor(prefix), now: clock.now }));
+      const seen: string[] = [];
+      b!.on('grantRecovered', ({ key }) => seen.push(key));
+      await a!.set('k', { accessToken: 'a0', refreshToken: 'r0', expiresAt: clock.time + 1_000 });
+      clock.advance(1_000);
+      endpoint.next = () => {
+        throw new ReauthenticationRequiredError('invalid_grant');
+      };
+      await expect(a!.getAccessToken('k')).rejects.toBeInstanceOf(ReauthenticationRequiredError);
+      expect(await b!.health('k')).toMatchObject({ state: 'dead', oauthError: 'invalid_grant' });
+      endpoint.next = undefined;
+      await b!.set('k', { accessToken: 'a1', refreshToken: 'r1', expiresAt: clock.time + 60_000 });
+      expect(await a!.health('k')).toMatchObject({ state: 'healthy' });
+      expect(seen).toEqual(['k']);
+      await Promise.all([a!.close(), b!.close()]);
+    });
+
+    it('lists due keys from a sorted-set index kept by every write and delete', async () => {
+      const prefix = freshPrefix();
+      const store = storeFor(prefix);
+      await store.compareAndSet('early', { ...record(1, 'a'), sweepAt: 1_000 }, undefined);
+      await store.compareAndSet('late', { ...record(1, 'b'), sweepAt: 9_000 }, undefined);
+      await store.compareAndSet('never', record(1, 'c'), undefined);
+      await store.compareAndSet('gone', { ...record(1, 'd'), sweepAt: 500 }, undefined);
+      expect(await store.dueBefore(5_000, 10)).toEqual(['gone', 'early']);
+      expect(await store.dueBefore(5_000, 1)).toEqual(['gone']);
+      await store.delete('gone');
+      // A rewrite without a due time leaves the index.
+      await store.compareAndSet('late', record(2, 'b2'), 1);
+      expect(await store.dueBefore(10_000, 10)).toEqual(['early']);
+      expect(await admin.zcard(`${prefix}keep-alive-due`)).toBe(1);
+    });
+
+    it('two processes sweeping one Redis together call the endpoint once per due key', async () => {
+      const prefix = freshPrefix();
+      const clock = new ManualClock(Date.now());
+      const endpoint = new ScriptedEndpoint(clock.now);
+      const caches = [0, 1].map(
+        () => new TokenCache({ endpoint, store: storeFor(prefix), now: clock.now, random: () => 0 }),
+      );
+      const DAY = 86_400_000;
+      for (let i = 0; i < 20; i++) {
+        await caches[0]!.set(`k${i}`, {
+          accessToken: `a${i}`,
+          refreshToken: `r${i}`,
+          expiresAt: clock.time + 3_600_000,
+          refreshTokenExpiresAt: clock.time + (i < 10 ? 2 : 30) * DAY,
+        });
+      }
+      clock.advance(2 * DAY - 3_600_000);
+      const results = await Promise.all(caches.map((cache) => cache.sweep()));
+      expect(endpoint.calls).toHaveLength(10);
+      expect(new Set(endpoint.calls.map((call) => call.refreshToken)).size).toBe(10);
+      expect(results.reduce((sum, result) => sum + result.failed, 0)).toBe(0);
+      // Every due grant now has its new refresh token, seen by both processes.
+      for (let i = 0; i < 10; i++) expect((await caches[1]!.getTokenSet(`k${i}`)).refreshToken).toMatch(/^refresh-/);
+      expect(await caches[1]!.sweep()).toMatchObject({ due: 0 });
+      await Promise.all(caches.map((cache) => cache.close()));
+    });
+  });
+
   describe('records', () => {
     it('round-trips a record and keeps Infinity for unknown expiry', async () => {
       const prefix = freshPrefix();

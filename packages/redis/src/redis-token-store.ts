@@ -12,7 +12,7 @@ import { LocalRecords, type LocalEntry } from './local-records.js';
 import { LockWatchdog } from './lock-watchdog.js';
 import { RecordCipher } from './record-cipher.js';
 import { RecordCodec } from './record-codec.js';
-import { recordKeys, type RecordKeys } from './redis-keys.js';
+import { recordKeys, sweepIndexKey, type RecordKeys } from './redis-keys.js';
 import type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
 import { COMPARE_AND_SET, DELETE_RECORD, EXTEND_LOCK, RELEASE_LOCK, TAKE_LOCK, type LuaScript } from './scripts.js';
 import { UpdateListener } from './update-listener.js';
@@ -62,6 +62,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #pollIntervalMs: number;
   readonly #timeoutMs: number;
   readonly #codec: RecordCodec;
+  readonly #sweepIndex: string;
   readonly #local: LocalRecords;
   readonly #localMaxAgeMs: number;
   readonly #updates: UpdateListener;
@@ -88,6 +89,7 @@ export class RedisTokenStore implements TokenStore {
   constructor(options: RedisTokenStoreOptions) {
     const valid = validateStoreOptions(options);
     this.#prefix = valid.prefix;
+    this.#sweepIndex = sweepIndexKey(valid.prefix);
     this.#lockTtlMs = valid.lockTtlMs;
     this.#pollIntervalMs = valid.lockPollIntervalMs;
     this.#timeoutMs = valid.operationTimeoutMs;
@@ -147,14 +149,22 @@ export class RedisTokenStore implements TokenStore {
     const ticket = this.#local.begin(key, writeId);
     let written: boolean;
     try {
+      const score = record.sweepAt === undefined ? '' : String(record.sweepAt);
       const args = [
         expectedVersion === undefined ? '' : String(expectedVersion),
         String(record.version),
         data,
         writeId,
         names.channel,
+        score,
+        key,
       ];
-      written = (await this.#run('compare-and-set', COMPARE_AND_SET, [names.record], args)) === 1;
+      const cluster = this.#redis.isCluster;
+      const keys = cluster ? [names.record] : [names.record, this.#sweepIndex];
+      written = (await this.#run('compare-and-set', COMPARE_AND_SET, keys, args)) === 1;
+      // On a Cluster the index is in another slot: written after the record
+      // (a sweep re-reads every record it lists, so a brief disagreement is harmless).
+      if (written && cluster) await this.#indexOnCluster(key, score);
     } catch (error) {
       // The write may or may not have landed: if it did, its message drops the copy.
       this.#local.end(key, ticket, undefined);
@@ -175,7 +185,31 @@ export class RedisTokenStore implements TokenStore {
     const names = recordKeys(this.#prefix, key);
     await this.#listen();
     this.#local.invalidate(key);
-    await this.#run('delete', DELETE_RECORD, [names.record], [names.channel, this.#nextWriteId()]);
+    const cluster = this.#redis.isCluster;
+    const keys = cluster ? [names.record] : [names.record, this.#sweepIndex];
+    await this.#run('delete', DELETE_RECORD, keys, [names.channel, this.#nextWriteId(), key]);
+    if (cluster) await this.#indexOnCluster(key, '');
+  }
+
+  /**
+   * {@inheritDoc @refreshkit/core#TokenStore.dueBefore}
+   *
+   * One `ZRANGEBYSCORE … LIMIT` on the keep-alive index (a sorted set kept by
+   * every compare-and-set and delete): on the order of the due keys, however
+   * many records are stored.
+   *
+   * @throws StoreUnavailableError when Redis cannot be reached.
+   */
+  async dueBefore(time: number, limit: number): Promise<string[]> {
+    return withTimeout('ZRANGEBYSCORE', this.#timeoutMs, () =>
+      this.#redis.zrangebyscore(this.#sweepIndex, '-inf', String(time), 'LIMIT', 0, limit),
+    );
+  }
+
+  async #indexOnCluster(key: string, score: string): Promise<void> {
+    await withTimeout('keep-alive index', this.#timeoutMs, () =>
+      score === '' ? this.#redis.zrem(this.#sweepIndex, key) : this.#redis.zadd(this.#sweepIndex, score, key),
+    );
   }
 
   /**

@@ -20,7 +20,12 @@ function script(source: string): LuaScript {
  * tampered version (`01`, `1e0`, ` 1`) never equals an expected version: it
  * is read as corrupt, and only a delete clears it.
  * KEYS[1] record hash; ARGV[1] expected version ('' = no version stored);
- * ARGV[2] new version; ARGV[3] record data; ARGV[4] write id; ARGV[5] update channel.
+ * ARGV[2] new version; ARGV[3] record data; ARGV[4] write id; ARGV[5] update channel;
+ * KEYS[2] (optional) the keep-alive index, a sorted set of cache keys scored
+ * by their record's `sweepAt`; ARGV[6] the score ('' = not due: removed);
+ * ARGV[7] the cache key. In one script, so the index never disagrees with a
+ * record it lists (except on Redis Cluster, where the index lives in another
+ * slot and is written right after).
  * Returns 1 when written, 0 when another writer got there first.
  */
 export const COMPARE_AND_SET = script(`
@@ -32,6 +37,13 @@ elseif current ~= ARGV[1] then
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'w', ARGV[4])
+if KEYS[2] then
+  if ARGV[6] == '' then
+    redis.call('ZREM', KEYS[2], ARGV[7])
+  else
+    redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7])
+  end
+end
 redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 `);
@@ -39,10 +51,12 @@ return 1
 /**
  * Deletes a record (of any type: a tampered key may not be a hash) and
  * announces it, so every process drops its local copy.
- * KEYS[1] record; ARGV[1] update channel; ARGV[2] the delete's id.
+ * KEYS[1] record; ARGV[1] update channel; ARGV[2] the delete's id;
+ * KEYS[2] (optional) the keep-alive index; ARGV[3] the cache key.
  */
 export const DELETE_RECORD = script(`
 redis.call('DEL', KEYS[1])
+if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[3]) end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
 `);
