@@ -91,3 +91,24 @@ export function healthOf(record: TokenRecord): GrantHealth {
   }
   return { ...failure, ...times };
 }
+
+const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/**
+ * Whether `value` is a grant health as the cache writes it, for stores that
+ * read one back from storage they do not trust (records written before
+ * health existed have none).
+ */
+export function isGrantFailure(value: unknown): value is GrantFailure {
+  const h = value as Partial<GrantFailure> | null;
+  return (
+    typeof h === 'object' &&
+    h !== null &&
+    (h.state === 'failing' || h.state === 'dead') &&
+    typeof h.code === 'string' &&
+    (h.oauthError === undefined || typeof h.oauthError === 'string') &&
+    isTime(h.since) &&
+    isTime(h.failures) &&
+    (h.nextAttemptAt === undefined || isTime(h.nextAttemptAt))
+  );
+}

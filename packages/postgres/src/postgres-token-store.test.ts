@@ -146,6 +146,7 @@ describe('PostgresTokenStore schema', () => {
       `${table}.usable_until`,
       `${table}.reauthentication_required`,
       `${table}.updated_at`,
+      `${table}.sweep_at`,
       `${table}_locks.key`,
       `${table}_locks.holder`,
       `${table}_locks.expires_at`,
@@ -413,4 +414,46 @@ describe('PostgresTokenStore outage', () => {
       ]);
     },
   );
+});
+
+describe('PostgresTokenStore grant lifecycle', () => {
+  it('round-trips grant health and the keep-alive due time; a row written without them reads as healthy', async () => {
+    const table = await freshTable();
+    const [a, b] = [open(table), open(table)];
+    const failing: TokenRecord = {
+      ...record(1),
+      health: {
+        state: 'failing',
+        code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+        since: T0,
+        failures: 2,
+        nextAttemptAt: T0 + 60_000,
+      },
+      sweepAt: T0 + 1_000,
+    };
+    expect(await a.compareAndSet('k', failing, undefined)).toBe(true);
+    expect(await b.get('k', { fresh: true })).toEqual(failing);
+    await admin.query(`INSERT INTO ${table} (key, version, data) VALUES ('old', 1, $1)`, [
+      JSON.stringify({ t: record(1).tokens, r: null, u: null }),
+    ]);
+    const old = await b.get('old', { fresh: true });
+    expect(old?.health).toBeUndefined();
+    expect(old?.sweepAt).toBeUndefined();
+  });
+
+  it('lists due keys from the indexed sweep_at column, oldest first, kept by every write and delete', async () => {
+    const table = await freshTable();
+    const store = open(table);
+    await store.compareAndSet('late', { ...record(1), sweepAt: T0 + 3_000 }, undefined);
+    await store.compareAndSet('early', { ...record(1), sweepAt: T0 + 1_000 }, undefined);
+    await store.compareAndSet('never', record(1), undefined);
+    await store.compareAndSet('gone', { ...record(1), sweepAt: T0 }, undefined);
+    await store.delete('gone');
+    expect(await store.dueBefore(T0 + 5_000, 10)).toEqual(['early', 'late']);
+    expect(await store.dueBefore(T0 + 5_000, 1)).toEqual(['early']);
+    await store.compareAndSet('early', { ...record(2), sweepAt: T0 + 9_000 }, 1);
+    expect(await store.dueBefore(T0 + 5_000, 10)).toEqual(['late']);
+    const { rows } = await admin.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [table]);
+    expect(rows.map((row: { indexname: string }) => row.indexname)).toContain(`${table}_sweep_at_idx`);
+  });
 });

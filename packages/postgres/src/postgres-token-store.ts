@@ -109,7 +109,9 @@ export class PostgresTokenStore implements TokenStore {
   readonly #listener: NotificationListener;
   /** Tells this process's notifications from others': its own writes already updated its L1. */
   readonly #instance = randomBytes(9).toString('base64url');
-  readonly #sql: Readonly<Record<'read' | 'insert' | 'update' | 'delete' | 'acquire' | 'renew' | 'release', string>>;
+  readonly #sql: Readonly<
+    Record<'read' | 'insert' | 'update' | 'due' | 'delete' | 'acquire' | 'renew' | 'release', string>
+  >;
   readonly #inFlight = new Map<string, Set<InFlight>>();
   #closed = false;
 
@@ -197,7 +199,9 @@ export class PostgresTokenStore implements TokenStore {
       record.reauthenticationRequired === true,
       this.#payload(WRITTEN, key),
     ];
+    // The keep-alive due time is $8 of an insert, $9 of an update (whose $8 is the expected version).
     if (expectedVersion !== undefined) values.push(String(expectedVersion));
+    values.push(record.sweepAt === undefined ? null : timestamp(record.sweepAt));
     const sql = expectedVersion === undefined ? this.#sql.insert : this.#sql.update;
     const flight = this.#track(key);
     try {
@@ -212,6 +216,13 @@ export class PostgresTokenStore implements TokenStore {
     } finally {
       this.#untrack(key, flight);
     }
+  }
+
+  /** {@inheritDoc @refreshkit/core#TokenStore.dueBefore} */
+  async dueBefore(time: number, limit: number): Promise<readonly string[]> {
+    this.#assertOpen();
+    const { rows } = await this.#query('due keys', this.#sql.due, [timestamp(time), limit]);
+    return rows.map((row) => String(row.key));
   }
 
   /** {@inheritDoc @refreshkit/core#TokenStore.delete} */
@@ -411,11 +422,12 @@ export class PostgresTokenStore implements TokenStore {
 function statements(table: string) {
   const locks = `${table}_locks`;
   const notify = (payload: string) => `SELECT pg_notify('${table}', ${payload})`;
-  const columns = 'key, version, data, refresh_at, usable_until, reauthentication_required';
+  const columns = 'key, version, data, refresh_at, usable_until, reauthentication_required, sweep_at';
   return {
     read: `SELECT version::text AS version, data FROM ${table} WHERE key = $1`,
-    insert: `WITH w AS (INSERT INTO ${table} (${columns}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING RETURNING 1) ${notify('$7')} FROM w`,
-    update: `WITH w AS (UPDATE ${table} SET version = $2, data = $3, refresh_at = $4, usable_until = $5, reauthentication_required = $6, updated_at = now() WHERE key = $1 AND version = $8 RETURNING 1) ${notify('$7')} FROM w`,
+    insert: `WITH w AS (INSERT INTO ${table} (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $8) ON CONFLICT (key) DO NOTHING RETURNING 1) ${notify('$7')} FROM w`,
+    update: `WITH w AS (UPDATE ${table} SET version = $2, data = $3, refresh_at = $4, usable_until = $5, reauthentication_required = $6, sweep_at = $9, updated_at = now() WHERE key = $1 AND version = $8 RETURNING 1) ${notify('$7')} FROM w`,
+    due: `SELECT key FROM ${table} WHERE sweep_at <= $1 ORDER BY sweep_at LIMIT $2`,
     delete: `WITH d AS (DELETE FROM ${table} WHERE key = $1 RETURNING 1) ${notify('$2')} FROM d`,
     acquire: `INSERT INTO ${locks} (key, holder, expires_at) VALUES ($1, $2, clock_timestamp() + $3::integer * interval '1 millisecond') ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at WHERE ${locks}.expires_at <= clock_timestamp()`,
     renew: `UPDATE ${locks} SET expires_at = clock_timestamp() + $3::integer * interval '1 millisecond' WHERE key = $1 AND holder = $2`,

@@ -1,4 +1,5 @@
-import { CorruptRecordError, toTokenSet, type TokenRecord } from '@refreshkit/core';
+import { CorruptRecordError, toTokenSet, type GrantFailure, type TokenRecord } from '@refreshkit/core';
+import { isGrantFailure } from '@refreshkit/core/internal';
 import type { RecordCipher, SealedTokens } from '@refreshkit/core/internal';
 
 /**
@@ -23,6 +24,10 @@ interface StoredData {
   readonly r: number | null;
   readonly u: number | null;
   readonly x?: 1;
+  /** The grant's health (codes and times only, so stored in the clear); absent: healthy. */
+  readonly h?: GrantFailure;
+  /** The keep-alive due time; absent: never due. */
+  readonly s?: number;
 }
 
 const toJsonTime = (time: number): number | null => (Number.isFinite(time) ? time : null);
@@ -52,6 +57,8 @@ export class JsonRecordCodec implements RecordCodec {
       r: toJsonTime(record.refreshAt),
       u: toJsonTime(record.usableUntil),
       ...(record.reauthenticationRequired && { x: 1 as const }),
+      ...(record.health !== undefined && { h: record.health }),
+      ...(record.sweepAt !== undefined && { s: record.sweepAt }),
     };
     return JSON.stringify(data);
   }
@@ -70,6 +77,10 @@ export class JsonRecordCodec implements RecordCodec {
     if ((r !== null && typeof r !== 'number') || (u !== null && typeof u !== 'number')) {
       throw fail('the schedule fields are not numbers');
     }
+    if (stored.s !== undefined && (typeof stored.s !== 'number' || !Number.isFinite(stored.s))) {
+      throw fail('the keep-alive due time is not a number');
+    }
+    if (stored.h !== undefined && !isGrantFailure(stored.h)) throw fail('the grant health is malformed');
     let tokens: unknown = stored.t;
     const sealed = isSealed(tokens);
     if (this.#cipher !== undefined) {
@@ -94,6 +105,8 @@ export class JsonRecordCodec implements RecordCodec {
       refreshAt: fromJsonTime(r),
       usableUntil: fromJsonTime(u),
       ...(stored.x === 1 && { reauthenticationRequired: true }),
+      ...(stored.h !== undefined && { health: stored.h }),
+      ...(stored.s !== undefined && { sweepAt: stored.s }),
     };
   }
 }

@@ -9,8 +9,10 @@ export const DEFAULT_TABLE = 'refreshkit_tokens';
  * - `<table>`: one row per key. `version` is what every write compares and
  *   sets; `data` the encoded record (token set, encrypted when a key is
  *   configured, plus its schedule). `refresh_at` and `usable_until` repeat
- *   the schedule (NULL: never / unknown) so a keep-alive sweep is a range
- *   query on the `refresh_at` index; `data` stays the source of truth.
+ *   the schedule (NULL: never / unknown), and `sweep_at` the keep-alive due
+ *   time, so a sweep is a range query on the `sweep_at` index (added by
+ *   `ALTER TABLE` to tables made before it existed); `data` stays the
+ *   source of truth.
  * - `<table>_locks`: one refresh lease per key being refreshed: `holder`
  *   is the holding process's random id, `expires_at` when another process
  *   may take it over (the holder renews it while it refreshes).
@@ -32,6 +34,8 @@ CREATE TABLE IF NOT EXISTS ${table} (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS ${table}_refresh_at_idx ON ${table} (refresh_at) WHERE NOT reauthentication_required;
+ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS sweep_at timestamptz;
+CREATE INDEX IF NOT EXISTS ${table}_sweep_at_idx ON ${table} (sweep_at) WHERE sweep_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ${table}_locks (
   key text PRIMARY KEY,
   holder uuid NOT NULL,

@@ -1,4 +1,5 @@
 import { CorruptRecordError, toTokenSet, type GrantFailure, type TokenRecord } from '@refreshkit/core';
+import { isGrantFailure } from '@refreshkit/core/internal';
 import type { RecordCipher, SealedTokens } from './record-cipher.js';
 
 /** The `d` field of a record hash. `u` is null for "no known expiry" (JSON has no Infinity). */
@@ -119,21 +120,4 @@ export function canonicalVersion(version: string | null): number | undefined {
 function isSealed(value: unknown): value is SealedTokens {
   const v = value as Partial<SealedTokens> | null;
   return typeof v === 'object' && v !== null && typeof v.k === 'string' && typeof v.c === 'string';
-}
-
-const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-
-/** Whether `value` is a stored grant health as the core writes it (records written before it existed have none). */
-function isGrantFailure(value: unknown): value is GrantFailure {
-  const h = value as Partial<GrantFailure> | null;
-  return (
-    typeof h === 'object' &&
-    h !== null &&
-    (h.state === 'failing' || h.state === 'dead') &&
-    typeof h.code === 'string' &&
-    (h.oauthError === undefined || typeof h.oauthError === 'string') &&
-    isTime(h.since) &&
-    isTime(h.failures) &&
-    (h.nextAttemptAt === undefined || isTime(h.nextAttemptAt))
-  );
 }

@@ -22,4 +22,5 @@ export { backoffDelay, type Backoff, type Jitter } from '../backoff.js';
 export { LockWatchdog, type LockWatchdogOptions } from '../lock-watchdog.js';
 export { RecordCipher, validateEncryptionKeys, type EncryptionKey, type SealedTokens } from '../record-cipher.js';
 export { describeClientError, storeOperation } from '../store-operation.js';
+export { isGrantFailure } from '../grant-health.js';
 export { unrefTimer } from '../unref-timer.js';
