@@ -43,33 +43,37 @@ const BAD_KEYS: [string, unknown, string][] = [
   [
     'an unset key',
     { id: 'k1', key: undefined },
-    'Expected `encryptionKey.key` to be 32 bytes, as a Uint8Array or a base64 string, got `undefined`',
+    'Expected `encryptionKey.key` to be exactly 32 bytes, as a Uint8Array or a base64 string, got a value of type undefined',
   ],
   [
     'a key of the wrong length',
     { id: 'k1', key: { bytes: 16 } },
-    'Expected `encryptionKey.key` to be 32 bytes, as a Uint8Array or a base64 string, got 16 bytes',
+    'Expected `encryptionKey.key` to be exactly 32 bytes, as a Uint8Array or a base64 string, got 16 bytes',
   ],
   [
     'a base64 key of the wrong length',
     { id: 'k1', key: KEY_MATERIAL.slice(0, 24) },
-    'Expected `encryptionKey.key` to be 32 bytes, as a Uint8Array or a base64 string, got 18 bytes',
+    'Expected `encryptionKey.key` to be exactly 32 bytes, as a Uint8Array or a base64 string, got 18 bytes',
   ],
   [
     'a key that is not base64',
     { id: 'k1', key: `${KEY_MATERIAL.slice(0, 40)}!!!!` },
-    'Expected `encryptionKey.key` to be 32 bytes, as a Uint8Array or a base64 string, got a string that is not base64',
+    'Expected `encryptionKey.key` to be exactly 32 bytes, as a Uint8Array or a base64 string, got a value of type string',
   ],
-  ['a missing id', { key: KEY_MATERIAL }, 'Expected `encryptionKey.id` to be a non-empty string, got `undefined`'],
+  [
+    'a missing id',
+    { key: KEY_MATERIAL },
+    'Expected `encryptionKey.id` to be a non-empty string, got `undefined` (undefined)',
+  ],
   [
     'an empty id',
     { id: '', key: KEY_MATERIAL },
-    'Expected `encryptionKey.id` to be a non-empty string, got an empty string',
+    'Expected `encryptionKey.id` to be a non-empty string, got `` (string)',
   ],
   [
     'the key itself instead of { id, key }',
     KEY_MATERIAL,
-    'Expected `encryptionKey` to be an object { id, key }, got `string`',
+    'Expected `encryptionKey` to be an object `{ id, key }`, got a value of type string',
   ],
   ['an empty list', [], 'Expected `encryptionKey` to hold at least one key, got an empty array'],
   [
@@ -78,7 +82,7 @@ const BAD_KEYS: [string, unknown, string][] = [
       { id: 'k2', key: KEY_MATERIAL },
       { id: 'k1', key: null },
     ],
-    'Expected `encryptionKey[1].key` to be 32 bytes, as a Uint8Array or a base64 string, got `null`',
+    'Expected `encryptionKey[1].key` to be exactly 32 bytes, as a Uint8Array or a base64 string, got a value of type null',
   ],
   [
     'two keys with one id',

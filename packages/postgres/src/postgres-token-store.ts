@@ -9,10 +9,17 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '@refreshkit/core';
-import { integerOption, invalid, LockWatchdog, RecordCipher, validateEncryptionKeys } from '@refreshkit/core/internal';
+import {
+  integerOption,
+  invalid,
+  JsonRecordCodec,
+  LockWatchdog,
+  RecordCipher,
+  validateEncryptionKeys,
+  type RecordCodec,
+} from '@refreshkit/core/internal';
 import { NotificationListener } from './notification-listener.js';
 import type { PostgresPool, PostgresQueryResult, PostgresTokenStoreOptions } from './postgres-token-store-options.js';
-import { JsonRecordCodec, type RecordCodec } from './record-codec.js';
 import { runQuery } from './run-query.js';
 import { DEFAULT_TABLE, postgresSchemaSql } from './schema-sql.js';
 import { assertStorableKey } from './validate-key.js';

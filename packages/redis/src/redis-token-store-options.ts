@@ -1,4 +1,4 @@
-import type { EncryptionKey } from './record-cipher.js';
+import type { EncryptionKey } from '@refreshkit/core/internal';
 
 /**
  * The part of an ioredis client the store uses: a single node, a

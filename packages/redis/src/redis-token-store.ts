@@ -8,10 +8,9 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '@refreshkit/core';
+import { JsonRecordCodec, LockWatchdog, RecordCipher, type RecordCodec } from '@refreshkit/core/internal';
 import { LocalRecords, type LocalEntry } from './local-records.js';
-import { LockWatchdog } from './lock-watchdog.js';
-import { RecordCipher } from './record-cipher.js';
-import { RecordCodec } from './record-codec.js';
+import { canonicalVersion } from './canonical-version.js';
 import { recordKeys, sweepIndexKey, type RecordKeys } from './redis-keys.js';
 import type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
 import { COMPARE_AND_SET, DELETE_RECORD, EXTEND_LOCK, RELEASE_LOCK, TAKE_LOCK, type LuaScript } from './scripts.js';
@@ -93,7 +92,7 @@ export class RedisTokenStore implements TokenStore {
     this.#lockTtlMs = valid.lockTtlMs;
     this.#pollIntervalMs = valid.lockPollIntervalMs;
     this.#timeoutMs = valid.operationTimeoutMs;
-    this.#codec = new RecordCodec(valid.encryptionKeys && new RecordCipher(valid.encryptionKeys));
+    this.#codec = new JsonRecordCodec(valid.encryptionKeys && new RecordCipher(valid.encryptionKeys));
     this.#localMaxAgeMs = valid.localMaxAgeMs;
     this.#local = new LocalRecords(valid.localMax, valid.localMaxAgeMs);
     if (typeof valid.redis === 'string') {
@@ -142,7 +141,7 @@ export class RedisTokenStore implements TokenStore {
         `Expected \`expectedVersion\` to be a positive safe integer or undefined, got \`${String(expectedVersion)}\``,
       );
     }
-    const data = this.#codec.encode(record, names.record);
+    const data = await this.#codec.encode(record, names.record);
     const writeId = this.#nextWriteId();
     await this.#listen();
     this.#local.touch(key);
@@ -360,7 +359,12 @@ export class RedisTokenStore implements TokenStore {
     }
     let record: TokenRecord;
     try {
-      record = this.#codec.decode(key, names.record, version, data);
+      const storedVersion = canonicalVersion(version);
+      if (storedVersion === undefined) {
+        throw new CorruptRecordError(key, 'the version is not a positive integer in canonical form');
+      }
+      if (data === null) throw new CorruptRecordError(key, 'the data is missing', { storedVersion });
+      record = await this.#codec.decode(key, names.record, storedVersion, data);
     } catch (error) {
       this.#local.end(key, ticket, null);
       throw error;

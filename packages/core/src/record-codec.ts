@@ -1,9 +1,13 @@
-import { CorruptRecordError, toTokenSet, type GrantFailure, type TokenRecord } from '@refreshkit/core';
-import { isGrantFailure } from '@refreshkit/core/internal';
-import type { RecordCipher, SealedTokens } from '@refreshkit/core/internal';
+import { CorruptRecordError } from './errors.js';
+import { isGrantFailure, type GrantFailure } from './grant-health.js';
+import type { RecordCipher, SealedTokens } from './record-cipher.js';
+import { toTokenSet } from './token-set.js';
+import type { TokenRecord } from './token-store.js';
 
 /**
- * Turns a record into the string a store keeps and back. The version is not
+ * Turns a record into the string a shared store keeps and back (the `d`
+ * field of a Redis hash, the `data` column of a PostgreSQL row: one format,
+ * one implementation). The version is not
  * part of it: stores keep the version in a column (or field) of its own, so
  * compare-and-set can compare it and a corrupt record's version stays
  * readable.
