@@ -7,6 +7,7 @@ import { PostgresTokenStore } from '@refreshkit/postgres';
 import { RedisTokenStore } from '@refreshkit/redis';
 import { describeStoreConformance } from './stores/store-conformance.js';
 import { TestPostgres } from './support/postgres-server.js';
+import { TestRedisCluster } from './support/redis-cluster.js';
 import { TestRedis } from './support/redis-server.js';
 
 describeStoreConformance('MemoryStore', {
@@ -54,6 +55,40 @@ describeStoreConformance('RedisTokenStore (single node)', {
         await Promise.all([store.close(), peer.close()]);
         for (const client of clients) client.disconnect();
         if (server.owned) await server.stop();
+      },
+    };
+  },
+});
+
+describeStoreConformance('RedisTokenStore (Cluster, three masters)', {
+  shared: true,
+  locks: true,
+  corrupt: true,
+  create: async () => {
+    const cluster = await TestRedisCluster.start();
+    const clients = [cluster.client(), cluster.client(), cluster.client()];
+    const [a, b, admin] = clients;
+    const prefix = `conformance:${process.pid}:`;
+    const options = { prefix, lockPollIntervalMs: 20 };
+    const store = new RedisTokenStore({ redis: a!, ...options });
+    const peer = new RedisTokenStore({ redis: b!, ...options });
+    // A Cluster client routes by slot, so the names are addressed directly (a
+    // KEYS scan would see one node only): the record hash and its lock.
+    const record = (key: string) => `${prefix}{${key}}`;
+    return {
+      store,
+      peer,
+      corrupt: async (key) => {
+        await admin!.hset(record(key), 'd', '{not json');
+        return Number(await admin!.hget(record(key), 'v'));
+      },
+      expireLock: async (key) => {
+        await admin!.del(`${record(key)}:lock`);
+      },
+      close: async () => {
+        await Promise.all([store.close(), peer.close()]);
+        for (const client of clients) client.disconnect();
+        await cluster.stop();
       },
     };
   },
