@@ -255,15 +255,18 @@ describe('PostgresTokenStore local L1', () => {
     const table = await freshTable();
     const a = open(table);
     await a.compareAndSet('k', record(1), undefined);
-    expect(await a.get('k')).toEqual(record(1));
+    await listening(table);
+    // Written while listening, so kept in L1.
+    await a.compareAndSet('k', record(2), 1);
+    expect(await a.get('k')).toEqual(record(2));
     // Behind a's back, with no notification: only a read of the table sees it.
-    await admin.query(`UPDATE ${table} SET version = 2, data = $2 WHERE key = $1`, [
+    await admin.query(`UPDATE ${table} SET version = 3, data = $2 WHERE key = $1`, [
       'k',
-      JSON.stringify({ t: record(2).tokens, r: null, u: null }),
+      JSON.stringify({ t: record(3).tokens, r: null, u: null }),
     ]);
     const lock = await a.lock('k');
-    expect((await a.get('k'))?.version).toBe(1);
-    expect((await a.get('k', { fresh: true }))?.version).toBe(2);
+    expect((await a.get('k'))?.version).toBe(2);
+    expect((await a.get('k', { fresh: true }))?.version).toBe(3);
     await lock.release();
   });
 });
