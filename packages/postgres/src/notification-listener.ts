@@ -1,12 +1,8 @@
+import { WakeRegistry, type PendingWake } from '@refreshkit/core/internal';
 import type { PostgresPool, PostgresPoolClient } from './postgres-token-store-options.js';
 
 /** One wait for a notification about a key. */
-export interface PendingNotification {
-  /** Resolves on the next notification, after `ms`, or rejects when `signal` aborts. */
-  wait(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Stops listening (always call it, in `finally`). */
-  cancel(): void;
-}
+export type PendingNotification = PendingWake;
 
 /** What the listener reports to the store. */
 export interface ListenerHandlers {
@@ -35,7 +31,7 @@ export class NotificationListener {
   readonly #pool: PostgresPool;
   readonly #channel: string;
   readonly #handlers: ListenerHandlers;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new WakeRegistry();
   #client: PostgresPoolClient | undefined;
   #started = false;
   #closed = false;
@@ -62,49 +58,17 @@ export class NotificationListener {
 
   /** Wakes the waiters on `key`. */
   wake(key: string): void {
-    for (const listener of [...(this.#waiters.get(key) ?? [])]) listener();
+    this.#waiters.wake(key);
   }
 
   /** Wakes every waiter. */
   wakeAll(): void {
-    for (const key of [...this.#waiters.keys()]) this.wake(key);
+    this.#waiters.wakeAll();
   }
 
   /** Starts waiting for a notification about `key`. */
   next(key: string): PendingNotification {
-    let wake: () => void = () => {};
-    let woken = false;
-    const listener = (): void => {
-      woken = true;
-      wake();
-    };
-    let set = this.#waiters.get(key);
-    if (set === undefined) this.#waiters.set(key, (set = new Set()));
-    set.add(listener);
-    return {
-      wait: (ms, signal) =>
-        new Promise<void>((resolve, reject) => {
-          if (signal?.aborted) return reject(signal.reason);
-          if (woken) return resolve();
-          const done = (): void => {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', onAbort);
-            resolve();
-          };
-          const onAbort = (): void => {
-            clearTimeout(timer);
-            reject(signal?.reason);
-          };
-          const timer = setTimeout(done, ms);
-          wake = done;
-          signal?.addEventListener('abort', onAbort, { once: true });
-        }),
-      cancel: () => {
-        const current = this.#waiters.get(key);
-        current?.delete(listener);
-        if (current?.size === 0) this.#waiters.delete(key);
-      },
-    };
+    return this.#waiters.next(key);
   }
 
   /** Releases the listening connection for good. */

@@ -1,13 +1,9 @@
+import { WakeRegistry, type PendingWake } from '@refreshkit/core/internal';
 import { channelPattern, keyOfChannel } from './redis-keys.js';
 import type { RedisClient } from './redis-token-store-options.js';
 
 /** One wait for an update on a channel. */
-export interface PendingUpdate {
-  /** Resolves on the next message, after `ms`, or rejects when `signal` aborts. */
-  wait(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Stops listening (always call it, in `finally`). */
-  cancel(): void;
-}
+export type PendingUpdate = PendingWake;
 
 /** What the listener reports to its store. */
 export interface UpdateHandlers {
@@ -42,7 +38,7 @@ export class UpdateListener {
   #firstPending = false;
   #readyEvents = 0;
   #onFirstSubscription: () => void = () => {};
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new WakeRegistry();
 
   constructor(client: RedisClient, prefix: string, handlers: UpdateHandlers) {
     this.#client = client;
@@ -67,8 +63,7 @@ export class UpdateListener {
     subscriber.on('pmessage', (pattern: string, channel: string, message: string) => {
       if (pattern !== this.#pattern) return;
       this.#handlers.updated(keyOfChannel(this.#prefix, channel), message);
-      const waiters = this.#waiters.get(channel);
-      if (waiters !== undefined) for (const wake of [...waiters]) wake();
+      this.#waiters.wake(channel);
     });
     // A standalone or Sentinel client says 'ready' after each reconnection;
     // a Cluster after its own, and its subscriber moves when nodes come and go.
@@ -85,39 +80,7 @@ export class UpdateListener {
   /** Starts listening on `channel` before the caller's next attempt, so no update slips between them. */
   next(channel: string): PendingUpdate {
     void this.start();
-    let wake: () => void = () => {};
-    let woken = false;
-    const listener = (): void => {
-      woken = true;
-      wake();
-    };
-    let set = this.#waiters.get(channel);
-    if (set === undefined) this.#waiters.set(channel, (set = new Set()));
-    set.add(listener);
-    return {
-      wait: (ms, signal) =>
-        new Promise<void>((resolve, reject) => {
-          if (woken) return resolve();
-          const done = (): void => {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', onAbort);
-            resolve();
-          };
-          const onAbort = (): void => {
-            clearTimeout(timer);
-            reject(signal?.reason);
-          };
-          const timer = setTimeout(done, ms);
-          wake = done;
-          signal?.addEventListener('abort', onAbort, { once: true });
-        }),
-      cancel: () => {
-        const waiters = this.#waiters.get(channel);
-        if (waiters === undefined) return;
-        waiters.delete(listener);
-        if (waiters.size === 0) this.#waiters.delete(channel);
-      },
-    };
+    return this.#waiters.next(channel);
   }
 
   /** Closes the subscriber connection for good: later waits just poll. */

@@ -23,5 +23,6 @@ export { LockWatchdog, type LockWatchdogOptions } from '../lock-watchdog.js';
 export { RecordCipher, validateEncryptionKeys, type EncryptionKey, type SealedTokens } from '../record-cipher.js';
 export { describeClientError, storeOperation } from '../store-operation.js';
 export { isGrantFailure } from '../grant-health.js';
+export { WakeRegistry, type PendingWake } from '../wake-registry.js';
 export { JsonRecordCodec, type RecordCodec } from '../record-codec.js';
 export { unrefTimer } from '../unref-timer.js';
