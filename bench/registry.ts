@@ -24,4 +24,5 @@ export const registry: readonly RegistryEntry[] = [
   { id: 'middleware-throughput', load: async () => (await import('./middleware-throughput.js')).middlewareThroughput },
   { id: 'mass-expiry', load: async () => (await import('./mass-expiry.js')).massExpiry },
   { id: 'heap-per-key', load: async () => (await import('./heap-per-key.js')).heapPerKey },
+  { id: 'sweep', load: async () => (await import('./sweep.js')).sweep },
 ];
