@@ -14,6 +14,7 @@ describeStoreConformance('MemoryStore', {
   shared: false,
   locks: false,
   corrupt: false,
+  dueBefore: true,
   create: async () => ({ store: new MemoryStore(), close: async () => {} }),
 });
 
@@ -27,6 +28,7 @@ describeStoreConformance('RedisTokenStore (single node)', {
   shared: true,
   locks: true,
   corrupt: true,
+  dueBefore: true,
   create: async () => {
     const server = await TestRedis.start();
     const clients = [server.client(), server.client(), server.client()];
@@ -64,6 +66,7 @@ describeStoreConformance('RedisTokenStore (Cluster, three masters)', {
   shared: true,
   locks: true,
   corrupt: true,
+  dueBefore: true,
   create: async () => {
     const cluster = await TestRedisCluster.start();
     const clients = [cluster.client(), cluster.client(), cluster.client()];
@@ -98,6 +101,7 @@ describeStoreConformance('PostgresTokenStore', {
   shared: true,
   locks: true,
   corrupt: true,
+  dueBefore: true,
   create: async () => {
     const server = await TestPostgres.start();
     const pools: pg.Pool[] = [server.pool(), server.pool(), server.pool()];

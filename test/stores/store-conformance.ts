@@ -47,6 +47,8 @@ export interface StoreFactory {
   readonly locks: boolean;
   /** The store can hold a record it cannot read (it stores bytes, not objects). */
   readonly corrupt: boolean;
+  /** The store implements `dueBefore` (an index of keep-alive due times). */
+  readonly dueBefore: boolean;
   /**
    * Titles of cases this store is known to fail today, each with the reason.
    * They run as `it.failing`: each must still fail, so a fix turns it red
@@ -218,6 +220,44 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await harness.store.delete(key);
         expect(await harness.store.get(key, { fresh: true })).toBeUndefined();
       });
+    });
+
+    describe('grant lifecycle fields', () => {
+      test('get returns grant health and the keep-alive due time as written, fresh or not', async () => {
+        const key = freshKey();
+        const failing: TokenRecord = {
+          ...record(1),
+          health: {
+            state: 'failing',
+            code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+            since: 1_000,
+            failures: 2,
+            nextAttemptAt: 61_000,
+          },
+          sweepAt: 61_000,
+        };
+        await harness.store.compareAndSet(key, failing, undefined);
+        expect(await harness.store.get(key)).toEqual(failing);
+        expect(await harness.store.get(key, { fresh: true })).toEqual(failing);
+      });
+
+      if (factory.dueBefore)
+        test('dueBefore lists keys due by a time, soonest first, up to the limit, as every write and delete leaves them', async () => {
+          const [late, early, never, gone, moved] = [freshKey(), freshKey(), freshKey(), freshKey(), freshKey()];
+          await harness.store.compareAndSet(late, { ...record(1), sweepAt: 3_000 }, undefined);
+          await harness.store.compareAndSet(early, { ...record(1), sweepAt: 1_000 }, undefined);
+          await harness.store.compareAndSet(never, record(1), undefined);
+          await harness.store.compareAndSet(gone, { ...record(1), sweepAt: 500 }, undefined);
+          await harness.store.delete(gone);
+          await harness.store.compareAndSet(moved, { ...record(1), sweepAt: 2_000 }, undefined);
+          await harness.store.compareAndSet(moved, { ...record(2), sweepAt: 9_000 }, 1);
+          const ours = new Set([late, early, never, gone, moved]);
+          const due = async (time: number, limit: number) =>
+            (await harness.store.dueBefore!(time, limit)).filter((key) => ours.has(key));
+          expect(await due(5_000, 100)).toEqual([early, late]);
+          expect(await due(1_000, 100)).toEqual([early]);
+          expect((await harness.store.dueBefore!(5_000, 1)).length).toBeLessThanOrEqual(1);
+        });
     });
 
     if (factory.shared)
