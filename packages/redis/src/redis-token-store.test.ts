@@ -428,6 +428,35 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
     });
   });
 
+  describe('subscription', () => {
+    itWithOwnServer(
+      'a resubscription Redis refuses after a reconnection leaves no unhandled rejection behind',
+      async () => {
+        const store = storeFor(freshPrefix());
+        await store.get('k'); // opens the update subscription
+        await waitFor(async () => Number(await admin.pubsub('NUMPAT')) >= 1, 'the update subscription');
+        const unhandled: unknown[] = [];
+        const onUnhandled = (reason: unknown): number => unhandled.push(reason);
+        process.on('unhandledRejection', onUnhandled);
+        const connections = async (): Promise<number> =>
+          Number(/total_connections_received:(\d+)/.exec(await admin.info('stats'))![1]);
+        const before = await connections();
+        try {
+          // Redis drops a subscriber whose channels its user may no longer
+          // use; the client reconnects and subscribes again, and Redis refuses
+          // (NOPERM). Both PSUBSCRIBEs sent then must have their failure handled.
+          await admin.call('ACL', 'SETUSER', 'default', 'resetchannels');
+          await waitFor(async () => (await connections()) > before, 'the subscriber reconnecting', { intervalMs: 10 });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        } finally {
+          await admin.call('ACL', 'SETUSER', 'default', 'allchannels');
+          process.off('unhandledRejection', onUnhandled);
+        }
+        expect(unhandled).toEqual([]);
+      },
+    );
+  });
+
   describe('local copies (L1) across processes', () => {
     it('drops another process’s copy when a record is deleted or set', async () => {
       const prefix = freshPrefix();

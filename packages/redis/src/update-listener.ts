@@ -2,6 +2,13 @@ import { WakeRegistry, type PendingWake } from '@refreshkit/core/internal';
 import { channelPattern, keyOfChannel } from './redis-keys.js';
 import type { RedisClient } from './redis-token-store-options.js';
 
+/**
+ * `duplicate` of a standalone or Sentinel ioredis client, which takes
+ * options to override. {@link RedisClient} declares it without them, since
+ * a Cluster's `duplicate` takes startup nodes first.
+ */
+type DuplicateWithOverride = (override: { readonly autoResubscribe: boolean }) => RedisClient;
+
 /** One wait for an update on a channel. */
 export type PendingUpdate = PendingWake;
 
@@ -55,7 +62,16 @@ export class UpdateListener {
     if (this.#firstSubscription !== undefined) return this.#firstSubscription;
     this.#firstSubscription = new Promise((resolve) => (this.#onFirstSubscription = resolve));
     if (this.#closed) return this.#firstSubscription;
-    const subscriber = this.#client.duplicate();
+    // This listener subscribes again itself on every 'ready' (below), with
+    // its failure handled. ioredis's own resubscription of a standalone or
+    // Sentinel client leaves its PSUBSCRIBE's promise unhandled: if the
+    // connection closes again before Redis answers, that rejection would
+    // reach the process's unhandledRejection (and crash it, by default).
+    // A Cluster handles its own resubscription's failures, and its
+    // duplicate() takes startup nodes first, so it is left as it is.
+    const subscriber = this.#client.isCluster
+      ? this.#client.duplicate()
+      : (this.#client.duplicate as DuplicateWithOverride).call(this.#client, { autoResubscribe: false });
     this.#subscriber = subscriber;
     subscriber.on('error', () => {
       // Reconnection is automatic; the resubscription drops local copies.
