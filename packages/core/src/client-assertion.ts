@@ -161,7 +161,12 @@ export class ClientAssertionSigner {
       iat,
       exp: iat + ASSERTION_LIFETIME_SECONDS,
     };
-    return signCompactJws(header, payload, signing.key);
+    try {
+      return await signCompactJws(header, payload, signing.key);
+    } catch (error) {
+      const which = signing.kid === undefined ? 'the client secret' : `the private key \`${signing.kid}\``;
+      throw keyRefused(`${which} cannot sign ${signing.alg}`, error);
+    }
   }
 
   #signingKey(): Promise<SigningKey> {
@@ -209,7 +214,7 @@ export class ClientAssertionSigner {
             (cryptoKey) => ({ key: cryptoKey, alg, kid }),
             (error: unknown) => {
               this.#imported.delete(key);
-              throw keyRefused(`the private JWK \`${kid}\` cannot sign ${alg}`, error);
+              throw keyRefused(`the private key \`${kid}\` cannot sign ${alg}`, error);
             },
           );
     this.#imported.set(key, imported);
