@@ -62,8 +62,8 @@ function decodePart(part: string): Record<string, unknown> {
 function assertionOf(request: RecordedRequest): {
   header: Record<string, unknown>;
   claims: Record<string, unknown>;
-  signingInput: Uint8Array;
-  signature: Uint8Array;
+  signingInput: Uint8Array<ArrayBuffer>;
+  signature: Uint8Array<ArrayBuffer>;
 } {
   expect(request.params.client_assertion_type).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
   const [header, claims, signature] = String(request.params.client_assertion).split('.');
@@ -71,7 +71,7 @@ function assertionOf(request: RecordedRequest): {
     header: decodePart(header!),
     claims: decodePart(claims!),
     signingInput: new TextEncoder().encode(`${header}.${claims}`),
-    signature: Buffer.from(signature!, 'base64url'),
+    signature: new Uint8Array(Buffer.from(signature!, 'base64url')),
   };
 }
 
