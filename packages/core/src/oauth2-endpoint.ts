@@ -243,8 +243,8 @@ export class OAuth2Endpoint implements TokenEndpoint {
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       // Built per attempt: a client assertion's `jti` is single-use, so a retry needs a new one.
-      const clientAssertion = await this.#signer?.sign(this.#dialect.clientId, this.#assertionAudience, this.#now());
-      signal?.throwIfAborted();
+      // Without a signer nothing is awaited: the secret-based methods cost what they did.
+      const clientAssertion = this.#signer === undefined ? undefined : await this.#signAssertion(this.#signer, signal);
       const request = buildTokenRequest(this.#dialect, grantParams, clientAssertion);
       const secrets = [
         ...sent,
@@ -268,6 +268,13 @@ export class OAuth2Endpoint implements TokenEndpoint {
       if (delay === undefined) throw error;
       await this.#sleep(delay, signal);
     }
+  }
+
+  /** A new client assertion, then a check that the call was not cancelled while signing. */
+  async #signAssertion(signer: ClientAssertionSigner, signal: AbortSignal | undefined): Promise<string> {
+    const assertion = await signer.sign(this.#dialect.clientId, this.#assertionAudience, this.#now());
+    signal?.throwIfAborted();
+    return assertion;
   }
 
   /**
