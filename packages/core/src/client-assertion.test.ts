@@ -281,6 +281,11 @@ describe('JWT client authentication options', () => {
       'Expected `clientKey.kty` to be `RSA`',
     ],
     ['an unknown alg', { clientKey: { ...jwk, alg: 'none' } }, 'Expected `clientKey.alg` to be one of'],
+    [
+      'an alg that does not fit the key type',
+      { clientKey: { ...jwk, alg: 'ES256' } },
+      'Expected `clientKey.alg` to fit its key type, got `ES256` for kty `RSA`',
+    ],
     ['client_secret_jwt without a secret', { authMethod: 'client_secret_jwt' }, 'Expected `clientSecret`'],
     ['a string as key', { clientKey: 'PRIVATE-D-SENTINEL' as unknown as PrivateJwk }, 'got a value of type string'],
   ])('refuses %s with a message that shows no key material', (_what, options, message) => {

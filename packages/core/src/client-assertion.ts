@@ -112,10 +112,18 @@ export function describeClientKey(name: string, value: unknown): { alg: JwsAlgor
       `Expected \`${name}\` to be a private JWK (with \`d\`), got a JWK without \`d\`: pass the private key; the provider holds the public one`,
     );
   }
-  const alg = (candidate.alg as JwsAlgorithm | undefined) ?? defaultAlgorithmOfJwk(candidate);
-  if (alg === undefined) {
+  const implied = defaultAlgorithmOfJwk(candidate);
+  if (implied === undefined) {
     throw new TypeError(
       `Expected \`${name}.kty\` to be \`RSA\`, \`EC\` (P-256, P-384, P-521) or \`OKP\` (Ed25519), got ${describe(candidate.kty)} with curve ${describe(candidate.crv)}`,
+    );
+  }
+  const alg = (candidate.alg as JwsAlgorithm | undefined) ?? implied;
+  // RSA keys sign any RS or PS algorithm; an EC or OKP key signs only the one its curve names.
+  const fits = candidate.kty === 'RSA' ? /^(RS|PS)/.test(alg) : alg === implied;
+  if (!fits) {
+    throw new TypeError(
+      `Expected \`${name}.alg\` to fit its key type, got \`${alg}\` for kty \`${candidate.kty}\`${candidate.crv === undefined ? '' : ` on ${candidate.crv}`} (which signs ${candidate.kty === 'RSA' ? 'RS256 to PS512' : `\`${implied}\``})`,
     );
   }
   return { alg, kid: candidate.kid };
