@@ -45,11 +45,21 @@ declare global {
 }
 `;
 
+/** The client-authentication section: an endpoint's settings and the app's own keys. */
+const clientAuth = `
+declare const tokenUrl: string;
+declare const clientId: string;
+declare const privateJwk: import('@refreshkit/core').PrivateJwk;
+declare const cryptoKey: CryptoKey;
+declare const keyVault: { current(): Promise<import('@refreshkit/core').PrivateJwk> };
+`;
+
 /** Preludes by name, each prefixed with {@link app}. */
 export const PRELUDES: Readonly<Record<string, string>> = {
   'signed-in': app + signedIn,
   'core-imports': app + coreImports,
   'koa-app': app + koaApp,
+  'client-auth': app + clientAuth,
 };
 
 /** The prelude of a snippet with no marker. */

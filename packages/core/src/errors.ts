@@ -19,7 +19,8 @@ export type RefreshkitErrorCode =
   | 'ERR_ORIGIN_NOT_ALLOWED'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_CORRUPT_RECORD'
-  | 'ERR_TOKENS_UNAVAILABLE';
+  | 'ERR_TOKENS_UNAVAILABLE'
+  | 'ERR_DISCOVERY';
 
 const BRAND = Symbol.for('refreshkit.error');
 
@@ -237,5 +238,43 @@ export class CorruptRecordError extends RefreshkitError {
     super('ERR_CORRUPT_RECORD', `Stored record for key \`${key}\` is unreadable: ${message}`, options);
     this.key = key;
     this.storedVersion = options?.storedVersion;
+  }
+}
+
+/** What went wrong in a discovery. */
+export type DiscoveryFailure =
+  /** No metadata could be fetched (network error, timeout, 5xx): transient, the next `discover` tries again. */
+  | 'unreachable'
+  /** Neither well-known location has metadata (404 or another refusal): is the issuer right? */
+  | 'not_found'
+  /** The metadata is not a JSON object, or a member it needs is missing or malformed. */
+  | 'invalid_metadata'
+  /** The metadata names another issuer than the one asked for; it must not be used (RFC 8414 §3.3). */
+  | 'issuer_mismatch'
+  /** The provider does not support the client authentication configured (or any the credentials allow). */
+  | 'unsupported_auth_method';
+
+/**
+ * `OAuth2Endpoint.discover` could not build an endpoint from the issuer's
+ * metadata. `reason` says why; only `unreachable` is worth retrying as is.
+ */
+export class DiscoveryError extends RefreshkitError {
+  /** The issuer asked for. Issuers are public identifiers, not secrets. */
+  readonly issuer: string;
+  /** Why discovery failed. */
+  readonly reason: DiscoveryFailure;
+  /** HTTP status of the last metadata answer, when there was one. */
+  readonly upstreamStatus: number | undefined;
+
+  constructor(
+    reason: DiscoveryFailure,
+    issuer: string,
+    message: string,
+    options?: RefreshkitErrorOptions & { upstreamStatus?: number },
+  ) {
+    super('ERR_DISCOVERY', `Discovery of \`${issuer}\` failed (${reason}): ${message}`, options);
+    this.issuer = issuer;
+    this.reason = reason;
+    this.upstreamStatus = options?.upstreamStatus;
   }
 }

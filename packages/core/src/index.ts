@@ -25,6 +25,7 @@ export { createPkcePair, pkceChallengeOf, type PkcePair } from './pkce.js';
 export type { RefreshTokenLifetime } from './refresh-token-lifetime.js';
 export {
   CorruptRecordError,
+  DiscoveryError,
   InvalidTokenResponseError,
   OriginNotAllowedError,
   ReauthenticationRequiredError,
@@ -32,6 +33,7 @@ export {
   StoreUnavailableError,
   TokenEndpointConfigurationError,
   TokenEndpointUnavailableError,
+  type DiscoveryFailure,
   type ReauthenticationReason,
   type RefreshkitErrorCode,
   type RefreshkitErrorOptions,
@@ -41,3 +43,6 @@ export {
 export { OAuth2Endpoint } from './oauth2-endpoint.js';
 export type { OAuth2EndpointOptions, RetryOptions } from './oauth2-endpoint-options.js';
 export type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';
+export type { DiscoverOptions } from './discovery.js';
+export type { ClientCryptoKey, ClientKey, ClientKeyProvider, PrivateJwk } from './client-assertion.js';
+export type { JwsAlgorithm } from './jwk-signing.js';

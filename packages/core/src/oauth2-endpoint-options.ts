@@ -1,5 +1,6 @@
 import { describeUrl } from './describe-url.js';
 import { validateRefreshTokenLifetime, type RefreshTokenLifetime } from './refresh-token-lifetime.js';
+import { describeClientKey, type ClientKey, type ClientKeyProvider } from './client-assertion.js';
 import type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';
 import {
   assertFunction,
@@ -79,10 +80,26 @@ export interface OAuth2EndpointOptions {
    */
   readonly clientSecret?: string | undefined;
   /**
-   * Client authentication.
-   * @default 'client_secret_basic' with a secret, 'none' without
+   * Client authentication. `private_key_jwt` signs an RFC 7523 assertion
+   * with `clientKey`; `client_secret_jwt` signs one with `clientSecret`
+   * (HS256), which then never travels.
+   * @default 'private_key_jwt' with a `clientKey`, 'client_secret_basic' with a secret, 'none' without either
    */
   readonly authMethod?: ClientAuthMethod;
+  /**
+   * The private key of a `private_key_jwt` client: a private JWK with its
+   * `kid`, a `{ key: CryptoKey, kid }`, or a function returning the current
+   * one (called for every assertion, so a rotated key is used without a
+   * restart). Never appears in errors, events or `inspect`.
+   */
+  readonly clientKey?: ClientKey | ClientKeyProvider;
+  /**
+   * The `aud` of client assertions. RFC 7523 lets the token endpoint URL
+   * identify the server, and every major provider accepts it; servers that
+   * follow RFC 7523bis want the issuer identifier instead: pass it here.
+   * @default the token endpoint URL
+   */
+  readonly assertionAudience?: string;
   /**
    * Request body encoding.
    * @default 'form'
@@ -174,6 +191,29 @@ export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
+/** Every client authentication method, in the order discovery prefers them when none is chosen. */
+export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
+  'client_secret_basic',
+  'client_secret_post',
+  'client_secret_jwt',
+  'private_key_jwt',
+  'none',
+];
+
+/** The method the options imply when `authMethod` is absent. */
+export function defaultAuthMethod(
+  options: Pick<OAuth2EndpointOptions, 'clientKey' | 'clientSecret'>,
+): ClientAuthMethod {
+  if (options.clientKey !== undefined) return 'private_key_jwt';
+  return options.clientSecret === undefined ? 'none' : 'client_secret_basic';
+}
+
+/** Checks a static `clientKey` now, so a bad key fails at start-up rather than at the first refresh. */
+function validateClientKey(options: OAuth2EndpointOptions): void {
+  if (options.clientKey === undefined || typeof options.clientKey === 'function') return;
+  describeClientKey('clientKey', options.clientKey);
+}
+
 /** Validates {@link OAuth2EndpointOptions}; returns the token URL and retry policy resolved. */
 export function validateEndpointOptions(options: OAuth2EndpointOptions): {
   tokenUrl: URL;
@@ -213,15 +253,39 @@ export function validateEndpointOptions(options: OAuth2EndpointOptions): {
   }
 
   assertNonEmptyString('clientId', options.clientId);
+  validateClientKey(options);
   const unsetSecret = ('clientSecret' in options && options.clientSecret === undefined) || options.clientSecret === '';
-  if (unsetSecret && options.authMethod !== 'none') {
+  const keyAuthenticated = options.clientKey !== undefined || options.authMethod === 'private_key_jwt';
+  if (unsetSecret && options.authMethod !== 'none' && !keyAuthenticated) {
     throw new TypeError(
       `Expected \`clientSecret\` to be a non-empty string, got ${options.clientSecret === '' ? 'an empty string' : '`undefined`'}: set it (is an environment variable unset?), or pass \`authMethod: 'none'\` for a public client without a secret`,
     );
   }
   if (options.clientSecret !== undefined) assertNonEmptyString('clientSecret', options.clientSecret, true);
-  const authMethod = options.authMethod ?? (options.clientSecret === undefined ? 'none' : 'client_secret_basic');
-  assertOneOf('authMethod', authMethod, ['client_secret_basic', 'client_secret_post', 'none']);
+  const authMethod = options.authMethod ?? defaultAuthMethod(options);
+  assertOneOf('authMethod', authMethod, CLIENT_AUTH_METHODS);
+  if (authMethod === 'private_key_jwt') {
+    if (options.clientKey === undefined) {
+      throw invalid(
+        'clientKey',
+        "a private JWK, `{ key: CryptoKey, kid }` or a function returning one when `authMethod` is `'private_key_jwt'`",
+        undefined,
+      );
+    }
+    if (options.clientSecret !== undefined) {
+      throw invalid(
+        'clientSecret',
+        "absent when `authMethod` is `'private_key_jwt'` (the key authenticates the client)",
+        options.clientSecret,
+        true,
+      );
+    }
+  } else if (options.clientKey !== undefined) {
+    throw new TypeError(
+      `Expected \`clientKey\` only with \`authMethod: 'private_key_jwt'\`, got it with \`authMethod: '${authMethod}'\`: remove one of them`,
+    );
+  }
+  if (options.assertionAudience !== undefined) assertNonEmptyString('assertionAudience', options.assertionAudience);
   if (authMethod === 'none' && options.clientSecret !== undefined) {
     throw invalid(
       'clientSecret',
@@ -230,7 +294,7 @@ export function validateEndpointOptions(options: OAuth2EndpointOptions): {
       true,
     );
   }
-  if (authMethod !== 'none' && options.clientSecret === undefined) {
+  if (authMethod !== 'none' && authMethod !== 'private_key_jwt' && options.clientSecret === undefined) {
     throw invalid('clientSecret', `a non-empty string when \`authMethod\` is \`'${authMethod}'\``, undefined);
   }
   if (options.bodyEncoding !== undefined) assertOneOf('bodyEncoding', options.bodyEncoding, ['form', 'json']);

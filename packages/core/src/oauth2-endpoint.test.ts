@@ -379,7 +379,7 @@ describe('OAuth2Endpoint options', () => {
       { clientSecret: undefined, authMethod: 'client_secret_basic' },
       'Expected `clientSecret` to be a non-empty string',
     ],
-    ['an unknown auth method', { authMethod: 'private_key_jwt' as 'none' }, 'Expected `authMethod` to be one of'],
+    ['an unknown auth method', { authMethod: 'tls_client_auth' as 'none' }, 'Expected `authMethod` to be one of'],
     ['an unknown body encoding', { bodyEncoding: 'xml' as 'json' }, 'Expected `bodyEncoding` to be one of'],
     [
       'a non-string param',

@@ -13,6 +13,8 @@ import type {
   RefreshOptions,
   TokenEndpoint,
 } from './token-endpoint.js';
+import { ClientAssertionSigner } from './client-assertion.js';
+import { discoverEndpoint, type DiscoverOptions } from './discovery.js';
 import { buildTokenRequest, type BuiltTokenRequest, type RequestDialect } from './token-request.js';
 import { interpretTokenResponse } from './token-response.js';
 import type { TokenSet } from './token-set.js';
@@ -71,6 +73,9 @@ export class OAuth2Endpoint implements TokenEndpoint {
   /** The answer that started the hold, so refused calls can say what the server said. */
   #holdReason = '';
   readonly #dialect: RequestDialect;
+  /** Signs the client assertion of `private_key_jwt` and `client_secret_jwt`; undefined for the other methods. */
+  readonly #signer: ClientAssertionSigner | undefined;
+  readonly #assertionAudience: string;
   readonly #scope: string | undefined;
   readonly #timeoutMs: number;
   readonly #defaultExpiresInMs: number | undefined;
@@ -96,6 +101,13 @@ export class OAuth2Endpoint implements TokenEndpoint {
       fieldNaming: options.fieldNaming ?? 'snake_case',
       params: { ...options.params },
     };
+    this.#signer =
+      authMethod === 'private_key_jwt'
+        ? new ClientAssertionSigner({ method: authMethod, clientKey: options.clientKey! })
+        : authMethod === 'client_secret_jwt'
+          ? new ClientAssertionSigner({ method: authMethod, clientSecret: options.clientSecret!, alg: 'HS256' })
+          : undefined;
+    this.#assertionAudience = options.assertionAudience ?? this.#tokenUrl;
     this.#scope = options.scope;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#defaultExpiresInMs = options.defaultExpiresInMs;
@@ -105,6 +117,30 @@ export class OAuth2Endpoint implements TokenEndpoint {
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? timerSleep;
     this.#random = options.random ?? Math.random;
+  }
+
+  /**
+   * An endpoint for the authorization server `issuer`, from its metadata:
+   * OpenID Connect discovery (`/.well-known/openid-configuration`), else
+   * RFC 8414 (`/.well-known/oauth-authorization-server`, inserted before the
+   * issuer's path). The metadata's `issuer` must equal `issuer` exactly.
+   * The client authentication method is `options.authMethod` when given
+   * (an error if the provider does not list it), else the first the
+   * provider supports that the credentials allow: `private_key_jwt` with a
+   * `clientKey`, `client_secret_basic`, `client_secret_post` or
+   * `client_secret_jwt` with a secret, `none` without either.
+   *
+   * The endpoint is reused for `metadataMaxAgeMs` by every call with the
+   * same issuer and equal options (functions and keys compared by
+   * identity), so one endpoint, with its `Retry-After` hold, serves every
+   * caller. A failed discovery is not kept: the next call tries again.
+   *
+   * @throws TypeError for a bad issuer or option; nothing is fetched.
+   * @throws DiscoveryError when the metadata cannot be fetched, is missing,
+   * malformed, for another issuer, or does not support what was configured.
+   */
+  static discover(issuer: string, options: DiscoverOptions): Promise<OAuth2Endpoint> {
+    return discoverEndpoint(issuer, options, (endpointOptions) => new OAuth2Endpoint(endpointOptions));
   }
 
   /** The token endpoint URL. */
@@ -204,15 +240,19 @@ export class OAuth2Endpoint implements TokenEndpoint {
     const firstAttemptAt = this.#now();
     const held = this.#heldError(firstAttemptAt);
     if (held !== undefined) throw held;
-    const request = buildTokenRequest(this.#dialect, grantParams);
-    const secrets = [
-      ...sent,
-      this.#dialect.clientSecret,
-      request.basicCredentials,
-      request.basicCredentials?.slice('Basic '.length),
-    ];
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
+      // Built per attempt: a client assertion's `jti` is single-use, so a retry needs a new one.
+      // Without a signer nothing is awaited: the secret-based methods cost what they did.
+      const clientAssertion = this.#signer === undefined ? undefined : await this.#signAssertion(this.#signer, signal);
+      const request = buildTokenRequest(this.#dialect, grantParams, clientAssertion);
+      const secrets = [
+        ...sent,
+        this.#dialect.clientSecret,
+        request.basicCredentials,
+        request.basicCredentials?.slice('Basic '.length),
+        clientAssertion,
+      ];
       const outcome = await this.#attempt(request, secrets, signal, kind.grantType);
       if ('tokens' in outcome) {
         // The server answers again: whatever hold an earlier answer started is over.
@@ -228,6 +268,13 @@ export class OAuth2Endpoint implements TokenEndpoint {
       if (delay === undefined) throw error;
       await this.#sleep(delay, signal);
     }
+  }
+
+  /** A new client assertion, then a check that the call was not cancelled while signing. */
+  async #signAssertion(signer: ClientAssertionSigner, signal: AbortSignal | undefined): Promise<string> {
+    const assertion = await signer.sign(this.#dialect.clientId, this.#assertionAudience, this.#now());
+    signal?.throwIfAborted();
+    return assertion;
   }
 
   /**

@@ -4,8 +4,21 @@
  * and parameter naming.
  */
 
-/** How the client authenticates to the token endpoint. */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+/**
+ * How the client authenticates to the token endpoint: its secret in HTTP
+ * Basic or in the body (RFC 6749 §2.3.1), a JWT signed with its secret or
+ * its private key (RFC 7523, OpenID Connect Core §9), or not at all.
+ */
+export type ClientAuthMethod =
+  'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'none';
+
+/** The methods that authenticate with a signed client assertion. */
+export function isAssertionMethod(method: ClientAuthMethod): method is 'client_secret_jwt' | 'private_key_jwt' {
+  return method === 'client_secret_jwt' || method === 'private_key_jwt';
+}
+/** `client_assertion_type` of RFC 7523 JWT client authentication. */
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
 /** How the request body is encoded. */
 export type BodyEncoding = 'form' | 'json';
 /** How request parameter names are spelled. */
@@ -44,9 +57,14 @@ export function formEncode(value: string): string {
  * Builds headers and body for a grant. `grantParams` are snake_case
  * (`grant_type`, `refresh_token`, `scope`); the dialect renames them.
  * Credentials go either in the `Authorization` header or in the body,
- * never both.
+ * never both. `clientAssertion` is the signed JWT of the assertion methods,
+ * new for every request.
  */
-export function buildTokenRequest(dialect: RequestDialect, grantParams: Record<string, string>): BuiltTokenRequest {
+export function buildTokenRequest(
+  dialect: RequestDialect,
+  grantParams: Record<string, string>,
+  clientAssertion?: string,
+): BuiltTokenRequest {
   const params: Record<string, string> = { ...dialect.params, ...grantParams };
   let basicCredentials: string | undefined;
   if (dialect.authMethod === 'client_secret_basic') {
@@ -55,6 +73,10 @@ export function buildTokenRequest(dialect: RequestDialect, grantParams: Record<s
     params.client_id = dialect.clientId;
     if (dialect.authMethod === 'client_secret_post' && dialect.clientSecret !== undefined) {
       params.client_secret = dialect.clientSecret;
+    }
+    if (isAssertionMethod(dialect.authMethod) && clientAssertion !== undefined) {
+      params.client_assertion_type = JWT_BEARER_ASSERTION_TYPE;
+      params.client_assertion = clientAssertion;
     }
   }
 
