@@ -1,5 +1,6 @@
 // Fastify-specific behaviour; what every adapter shares is in
 // test/adapters.test.ts (the adapter conformance suite, Fastify 4 and 5).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from '@jest/globals';
 import fastify, { type FastifyInstance } from 'fastify';
 import request from 'supertest';
@@ -18,7 +19,7 @@ const api = 'https://api.example.com';
 /** Supertest over Fastify's router (light-my-request's inject loads an ESM-only module Jest cannot require). */
 async function served(app: FastifyInstance) {
   await app.ready();
-  return request((req, res) => app.routing(req, res));
+  return request((req: IncomingMessage, res: ServerResponse) => app.routing(req, res));
 }
 
 async function setup() {

@@ -25,10 +25,10 @@ async function setup() {
   return { cache, endpoint, sent };
 }
 
-function tokenServiceDown(cache: TokenCache, endpoint: ScriptedEndpoint): Promise<void> {
+async function tokenServiceDown(cache: TokenCache, endpoint: ScriptedEndpoint): Promise<void> {
   endpoint.next = () =>
     Promise.reject(new TokenEndpointUnavailableError('down', { upstreamStatus: 503, retryAfterMs: 2_000 }));
-  return cache.invalidate('alice');
+  await cache.invalidate('alice');
 }
 
 describe('freshTokens on Hono, with app.request() only', () => {
