@@ -21,7 +21,7 @@ async function freshTokensPlugin(fastify: FastifyInstance, options: FreshTokensO
   const { cache, key, forward } = validateFreshTokensOptions(options);
   // Fastify 5 refuses an object as the decoration's initial value (it would
   // be shared by every request): start from null, set one per request.
-  fastify.decorateRequest('tokens', null as unknown as RequestTokens);
+  fastify.decorateRequest('tokens', null, []);
   fastify.addHook('onRequest', function freshTokensHook(request, _reply, done) {
     request.tokens = new RequestTokens(cache, () => key(request));
     done();
