@@ -1,15 +1,17 @@
-// The process under test of benchmark 5: an Express or a Koa app (argv[3])
+// The process under test of benchmark 5: an Express, Koa or Fastify app (argv[3])
 // with a route through refreshkit (`/tokens`) and a route that sends a static
 // Authorization header (`/static`), both calling the loopback upstream whose
 // origin is argv[2]. It runs alone in its process so that its CPU time and
 // throughput are its own, not shared with the load generator, the upstream,
 // or the other framework's earlier runs.
 import express from 'express';
+import fastify from 'fastify';
 import Koa from 'koa';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TokenCache } from '@refreshkit/core';
 import { freshTokens as expressTokens } from '@refreshkit/express';
+import { freshTokens as fastifyTokens } from '@refreshkit/fastify';
 import { freshTokens as koaTokens } from '@refreshkit/koa';
 import { unusedEndpoint } from './harness.js';
 
@@ -17,7 +19,7 @@ import { unusedEndpoint } from './harness.js';
 export type AppsRequest = 'cpu';
 
 /** The frameworks the apps process can serve. */
-export type Framework = 'Express' | 'Koa';
+export type Framework = 'Express' | 'Koa' | 'Fastify';
 
 /** What the apps process sends the parent: its URL once, then CPU readings. */
 export type AppsMessage = { readonly url: string } | { readonly cpuMicros: number; readonly served: number };
@@ -54,6 +56,21 @@ function koaApp(): Server {
   return createServer(app.callback());
 }
 
+async function fastifyApp(): Promise<Server> {
+  const app = fastify();
+  await app.register(fastifyTokens, { cache, key: (request) => request.headers['x-user'] as string | undefined });
+  app.get('/tokens', async (request) => (await request.tokens.fetch(upstreamUrl)).text());
+  app.get('/static', async () => (await fetch(upstreamUrl, { headers: staticHeaders })).text());
+  await app.ready();
+  return app.server;
+}
+
+const apps: Record<Framework, () => Server | Promise<Server>> = {
+  Express: expressApp,
+  Koa: koaApp,
+  Fastify: fastifyApp,
+};
+
 let served = 0;
 async function listen(server: Server): Promise<string> {
   server.on('request', () => served++);
@@ -61,7 +78,7 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-const url = await listen(framework === 'Express' ? expressApp() : koaApp());
+const url = await listen(await apps[framework]());
 process.on('message', (request: AppsRequest) => {
   if (request !== 'cpu') return;
   const { user, system } = process.cpuUsage();

@@ -9,6 +9,7 @@ import {
 } from '@refreshkit/core';
 import { runDemo } from '@refreshkit/example-demo';
 import { createExpressApp } from '@refreshkit/example-express-app';
+import { createFastifyApp } from '@refreshkit/example-fastify-app';
 import { createKoaApp } from '@refreshkit/example-koa-app';
 import {
   AuthorizationServer,
@@ -20,6 +21,7 @@ import {
   type SandboxClient,
 } from '@refreshkit/example-sandbox';
 import { runJobs } from '@refreshkit/example-worker';
+import { fastifyListener } from './adapters/fastify.js';
 
 let authorizationServer: AuthorizationServer;
 let api: ProtectedApi;
@@ -222,6 +224,7 @@ describe('TokenCache against oidc-provider', () => {
 describe.each([
   ['Express', (cache: TokenCache) => createExpressApp({ cache, apiOrigin: api.origin })],
   ['Koa', (cache: TokenCache) => createKoaApp({ cache, apiOrigin: api.origin }).callback()],
+  ['Fastify', (cache: TokenCache) => fastifyListener(createFastifyApp({ cache, apiOrigin: api.origin }))],
 ])('the %s example app', (_name, makeApp) => {
   it('calls the protected API with the user token and recovers a revoked token with one refresh and retry', async () => {
     const cache = cacheFor();

@@ -34,8 +34,17 @@ export interface AdapterAppOptions {
 export interface AdapterUnderTest {
   readonly name: string;
   app(options: AdapterAppOptions): RequestListener;
-  /** The adapter's middleware factory, for option checks. */
-  freshTokens(options: { cache: TokenCache; key: unknown; forward?: string }): { readonly name: string };
+  /**
+   * The adapter's middleware factory, for option checks. Where the framework
+   * checks options when it loads a plugin (Fastify), it returns a promise.
+   */
+  freshTokens(options: {
+    cache: TokenCache;
+    key: unknown;
+    forward?: string;
+  }): { readonly name: string } | Promise<{ readonly name: string }>;
+  /** The name the framework shows for the middleware; `freshTokensMiddleware` unless said. */
+  readonly middlewareName?: string;
 }
 
 /** Registers the conformance scenarios for `adapter`. */
@@ -132,21 +141,20 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       expect(api.seen.map((r) => [r.path, r.authorization])).toEqual([['/me', 'Bearer secret-access-0']]);
     });
 
-    it('refuses bad options at creation, and returns a named middleware', () => {
+    it('refuses bad options at creation, and returns a named middleware', async () => {
       const cache = new TokenCache({
         endpoint: new ScriptedEndpoint(Date.now),
         allowedOrigins: ['https://api.example.com'],
       });
-      expect(() => adapter.freshTokens({ cache, key: () => 'k', forward: 'https://evil.example.com' })).toThrow(
+      const create = async (options: Parameters<AdapterUnderTest['freshTokens']>[0]) => adapter.freshTokens(options);
+      await expect(create({ cache, key: () => 'k', forward: 'https://evil.example.com' })).rejects.toThrow(
         "Expected `forward` to be one of the cache's `allowedOrigins`, got `https://evil.example.com` (string)",
       );
-      expect(() => adapter.freshTokens({ cache, key: 'user' })).toThrow(
-        'Expected `key` to be a function of the request',
-      );
-      expect(() => adapter.freshTokens({ cache: {} as TokenCache, key: () => 'k' })).toThrow(
+      await expect(create({ cache, key: 'user' })).rejects.toThrow('Expected `key` to be a function of the request');
+      await expect(create({ cache: {} as TokenCache, key: () => 'k' })).rejects.toThrow(
         'Expected `cache` to be a TokenCache',
       );
-      expect(adapter.freshTokens({ cache, key: () => 'k' }).name).toBe('freshTokensMiddleware');
+      expect((await create({ cache, key: () => 'k' })).name).toBe(adapter.middlewareName ?? 'freshTokensMiddleware');
     });
   });
 }

@@ -1,6 +1,6 @@
 // The plain-JavaScript scenario, shared by scenario.cjs (require) and
 // scenario.mjs (import): each hands in the packages it loaded its own way.
-async function runJsScenario({ core, express, koa, redis, postgres }) {
+async function runJsScenario({ core, express, koa, fastify, hono, redis, postgres }) {
   const { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache } = core;
   const endpoint = new OAuth2Endpoint({ tokenUrl: 'http://127.0.0.1:1/token', clientId: 'app', authMethod: 'none' });
   // A custom endpoint: the refresh goes through the cache's p-queue, which is
@@ -16,6 +16,9 @@ async function runJsScenario({ core, express, koa, redis, postgres }) {
   if (!(error instanceof ReauthenticationRequiredError)) throw new Error('the typed error lost its class');
   if (typeof express.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('express middleware');
   if (typeof koa.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('koa middleware');
+  if (typeof hono.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('hono middleware');
+  // fastify-plugin marks the plugin so Fastify registers it in the parent scope.
+  if (fastify.freshTokens[Symbol.for('skip-override')] !== true) throw new Error('fastify plugin');
   if (typeof redis.RedisTokenStore !== 'function' || typeof endpoint.refresh !== 'function') throw new Error('exports');
   const store = new postgres.PostgresTokenStore({ pool: 'postgres://app@127.0.0.1:1/none' });
   await store.close();

@@ -17,6 +17,8 @@ const root = join(here, '..', '..');
 const APP_DEPENDENCIES = {
   express: '^5.1.0',
   koa: '^3.0.0',
+  fastify: '^5.0.0',
+  hono: '^4.0.0',
   ioredis: 'latest',
   pg: '^8.0.0',
   '@types/express': '^5.0.0',

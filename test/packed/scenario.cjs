@@ -5,6 +5,8 @@ runJsScenario({
   core: require('@refreshkit/core'),
   express: require('@refreshkit/express'),
   koa: require('@refreshkit/koa'),
+  fastify: require('@refreshkit/fastify'),
+  hono: require('@refreshkit/hono'),
   redis: require('@refreshkit/redis'),
   postgres: require('@refreshkit/postgres'),
 }).catch((error) => {

@@ -1,12 +1,14 @@
 // The packed packages from plain ESM.
 import * as core from '@refreshkit/core';
 import * as express from '@refreshkit/express';
+import * as fastify from '@refreshkit/fastify';
+import * as hono from '@refreshkit/hono';
 import * as koa from '@refreshkit/koa';
 import * as postgres from '@refreshkit/postgres';
 import * as redis from '@refreshkit/redis';
 import runner from './run-js-scenario.cjs';
 
-runner.runJsScenario({ core, express, koa, redis, postgres }).catch((error) => {
+runner.runJsScenario({ core, express, koa, fastify, hono, redis, postgres }).catch((error) => {
   console.error(error);
   process.exit(1);
 });

@@ -4,10 +4,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
 import Koa from 'koa';
 import { Redis } from 'ioredis';
 import { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache, type TokenSet } from '@refreshkit/core';
 import { freshTokens as expressTokens } from '@refreshkit/express';
+import { freshTokens as fastifyTokens } from '@refreshkit/fastify';
+import { freshTokens as honoTokens, type TokensEnv } from '@refreshkit/hono';
 import { freshTokens as koaTokens } from '@refreshkit/koa';
 import { POSTGRES_SCHEMA_SQL, PostgresTokenStore } from '@refreshkit/postgres';
 import { RedisTokenStore } from '@refreshkit/redis';
@@ -76,20 +80,43 @@ async function main(): Promise<void> {
     ctx.body = { token: await ctx.state.tokens.getAccessToken() };
   });
 
+  const fastifyApp = Fastify();
+  await fastifyApp.register(fastifyTokens, {
+    cache,
+    key: (request) => request.headers['x-user'] as string | undefined,
+  });
+  fastifyApp.get('/token', async (request) => ({ token: await request.tokens.getAccessToken() }));
+  await fastifyApp.ready();
+
+  // Hono through its own request API, as in a fetch runtime: no Node server.
+  const honoApp = new Hono<TokensEnv>();
+  honoApp.use(honoTokens({ cache, key: (c) => c.req.header('x-user') }));
+  honoApp.get('/token', async (c) => c.json({ token: await c.var.tokens.getAccessToken() }));
+
+  const servers: Server[] = [];
+  const clients: [string, (headers: Record<string, string>) => Promise<Response>][] = [
+    ['hono', async (headers) => honoApp.request('/token', { headers })],
+  ];
   for (const [name, handler] of [
     ['express', expressApp],
     ['koa', koaApp.callback()],
+    ['fastify', (req: IncomingMessage, res: ServerResponse) => fastifyApp.routing(req, res)],
   ] as const) {
     const [server, origin] = await listen(handler);
-    const known = await fetch(`${origin}/token`, { headers: { 'x-user': 'user-1' } });
+    servers.push(server);
+    clients.push([name, (headers) => fetch(`${origin}/token`, { headers })]);
+  }
+  for (const [name, get] of clients) {
+    const known = await get({ 'x-user': 'user-1' });
     check(
       known.status === 200 && ((await known.json()) as { token: string }).token === 'a1',
       `${name} serves the token`,
     );
-    const anonymous = await fetch(`${origin}/token`);
+    const anonymous = await get({});
     check(anonymous.status === 401, `${name} answers 401 without a key`);
-    server.close();
   }
+  for (const server of servers) server.close();
+  await fastifyApp.close();
 
   const redisUrl = process.env.REDIS_URL;
   check(redisUrl !== undefined, 'REDIS_URL is set');

@@ -29,6 +29,22 @@ declare const app: Koa;
 declare const cache: import('@refreshkit/core').TokenCache;
 `;
 
+/** The Fastify quick start: the Express quick start's cache, and `request.user` set by an auth plugin. */
+const fastifyApp = `
+declare const cache: import('@refreshkit/core').TokenCache;
+declare module 'fastify' {
+  interface FastifyRequest {
+    user?: { id: string };
+  }
+}
+`;
+
+/** The Hono quick start: the Express quick start's cache, and the app's Env, with the user set by an auth middleware. */
+const honoApp = `
+declare const cache: import('@refreshkit/core').TokenCache;
+type AppEnv = { Variables: { userId?: string } };
+`;
+
 /** The Express quick start's sign-in callback: the tokens it just received. */
 const signedIn = `
 declare const user: { id: string };
@@ -60,6 +76,8 @@ export const PRELUDES: Readonly<Record<string, string>> = {
   'core-imports': app + coreImports,
   'koa-app': app + koaApp,
   'client-auth': app + clientAuth,
+  'fastify-app': app + fastifyApp,
+  'hono-app': app + honoApp,
 };
 
 /** The prelude of a snippet with no marker. */

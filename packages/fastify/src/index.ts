@@ -1,0 +1,2 @@
+export { freshTokens, PLUGIN_NAME } from './fresh-tokens.js';
+export { RequestTokens, TokensUnavailableError, type FreshTokensOptions } from '@refreshkit/core/adapter';
