@@ -205,7 +205,11 @@ describe('@refreshkit/opentelemetry', () => {
     tokenServer.handler = issue;
     let skew = 0;
     const cache = instrumentedCache(t, { refreshWindowMs: 60_000, now: () => Date.now() + skew });
-    await cache.set(KEY, { accessToken: `${SENTINEL}-a0`, refreshToken: `${SENTINEL}-r0`, expiresAt: Date.now() + HOUR });
+    await cache.set(KEY, {
+      accessToken: `${SENTINEL}-a0`,
+      refreshToken: `${SENTINEL}-r0`,
+      expiresAt: Date.now() + HOUR,
+    });
     skew = HOUR - 30_000; // inside the refresh window, still valid
     const tracer = t.tracerProvider.getTracer('app');
     await tracer.startActiveSpan('GET /dashboard', async (request) => {
