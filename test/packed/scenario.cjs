@@ -7,6 +7,7 @@ runJsScenario({
   koa: require('@refreshkit/koa'),
   redis: require('@refreshkit/redis'),
   postgres: require('@refreshkit/postgres'),
+  opentelemetry: require('@refreshkit/opentelemetry'),
 }).catch((error) => {
   console.error(error);
   process.exit(1);

@@ -2,11 +2,12 @@
 import * as core from '@refreshkit/core';
 import * as express from '@refreshkit/express';
 import * as koa from '@refreshkit/koa';
+import * as opentelemetry from '@refreshkit/opentelemetry';
 import * as postgres from '@refreshkit/postgres';
 import * as redis from '@refreshkit/redis';
 import runner from './run-js-scenario.cjs';
 
-runner.runJsScenario({ core, express, koa, redis, postgres }).catch((error) => {
+runner.runJsScenario({ core, express, koa, redis, postgres, opentelemetry }).catch((error) => {
   console.error(error);
   process.exit(1);
 });

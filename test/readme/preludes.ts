@@ -45,8 +45,14 @@ declare global {
 }
 `;
 
+/** A cache made as in the quick starts. */
+const cache = `
+declare const cache: import('@refreshkit/core').TokenCache;
+`;
+
 /** Preludes by name, each prefixed with {@link app}. */
 export const PRELUDES: Readonly<Record<string, string>> = {
+  cache: app + cache,
   'signed-in': app + signedIn,
   'core-imports': app + coreImports,
   'koa-app': app + koaApp,
