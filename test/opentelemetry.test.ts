@@ -460,6 +460,24 @@ describe('@refreshkit/opentelemetry', () => {
     });
   });
 
+  it('records no key, and still refreshes, when the keyAttribute hook throws', async () => {
+    const t = telemetry();
+    tokenServer.handler = issue;
+    const cache = new TokenCache({
+      endpoint: new OAuth2Endpoint({ tokenUrl: tokenServer.tokenUrl, clientId: 'c', allowInsecureHttp: true }),
+    });
+    caches.push(cache);
+    const keyAttribute = (): string => {
+      throw new Error('hook bug');
+    };
+    handles.push(instrument(cache, { meterProvider: t.meterProvider, tracerProvider: t.tracerProvider, keyAttribute }));
+    await cache.set(KEY, { accessToken: `${SENTINEL}-a`, refreshToken: `${SENTINEL}-r`, expiresAt: Date.now() - 1 });
+    expect(await cache.getAccessToken(KEY)).toMatch(/^SENTINEL-access-/);
+    const [refresh] = named(t.spans(), SPAN.refresh);
+    expect(refresh!.attributes['refreshkit.refresh.outcome']).toBe('refreshed');
+    expect(refresh!.attributes).not.toHaveProperty('refreshkit.key');
+  });
+
   it('stops recording once removed, and puts cache.fetch back', async () => {
     const t = telemetry();
     tokenServer.handler = issue;

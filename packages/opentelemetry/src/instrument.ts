@@ -51,7 +51,14 @@ export function instrument(cache: TokenCache, options?: InstrumentOptions): Inst
   const recorded = new CacheMetrics(meter, cache, base);
   const traced = new CacheTraces(tracer, base);
   const keyAttributes = (key: string): Attributes => {
-    const value = keyAttribute?.(key);
+    if (keyAttribute === undefined) return NO_ATTRIBUTES;
+    let value: unknown;
+    try {
+      value = keyAttribute(key);
+    } catch {
+      // A throwing hook must not break the refresh it describes (listeners run inside it): record no key.
+      return NO_ATTRIBUTES;
+    }
     return typeof value === 'string' ? { [ATTR.key]: value } : NO_ATTRIBUTES;
   };
 
