@@ -20,7 +20,7 @@ const STEP_SPAN: Record<RefreshStep, string> = {
 };
 
 /** Marks `span` failed with a bounded `error.type`; the error's message is never recorded (it may name a key or URL). */
-function fail(span: Span, error: unknown): void {
+export function failSpan(span: Span, error: unknown): void {
   const type = errorTypeOf(error);
   span.setAttribute(ATTR.errorType, type);
   span.setStatus({ code: SpanStatusCode.ERROR, message: type });
@@ -74,7 +74,7 @@ export class CacheTraces {
     if (settlement.ok) span.setAttribute(ATTR.refreshOutcome, settlement.refreshed ? 'refreshed' : 'reused');
     else {
       span.setAttribute(ATTR.refreshOutcome, 'failed');
-      fail(span, settlement.error);
+      failSpan(span, settlement.error);
     }
     span.end();
   }
@@ -127,9 +127,8 @@ export class CacheTraces {
   }
 
   #end(span: Span, settlement: Settlement): void {
-    if (!settlement.ok) fail(span, settlement.error);
+    if (!settlement.ok) failSpan(span, settlement.error);
     span.end();
   }
 }
 
-export { fail as failSpan };
