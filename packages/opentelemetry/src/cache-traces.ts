@@ -131,4 +131,3 @@ export class CacheTraces {
     span.end();
   }
 }
-
