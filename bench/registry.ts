@@ -18,6 +18,11 @@ export interface RegistryEntry {
 /** Every benchmark, in the order of the table. */
 export const registry: readonly RegistryEntry[] = [
   { id: 'hit-path', processes: 3, load: async () => (await import('./hit-path.js')).hitPath },
+  {
+    id: 'hit-path-instrumented',
+    processes: 3,
+    load: async () => (await import('./hit-path-instrumented.js')).hitPathInstrumented,
+  },
   { id: 'coalescing', load: async () => (await import('./coalescing.js')).coalescing },
   { id: 'redis-coalescing', load: async () => (await import('./redis-coalescing.js')).redisCoalescing },
   { id: 'steady-load', load: async () => (await import('./steady-load.js')).steadyLoad },

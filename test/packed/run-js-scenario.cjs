@@ -1,6 +1,6 @@
 // The plain-JavaScript scenario, shared by scenario.cjs (require) and
 // scenario.mjs (import): each hands in the packages it loaded its own way.
-async function runJsScenario({ core, express, koa, fastify, hono, redis, postgres }) {
+async function runJsScenario({ core, express, koa, fastify, hono, redis, postgres, opentelemetry }) {
   const { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache } = core;
   const endpoint = new OAuth2Endpoint({ tokenUrl: 'http://127.0.0.1:1/token', clientId: 'app', authMethod: 'none' });
   // A custom endpoint: the refresh goes through the cache's p-queue, which is
@@ -10,10 +10,14 @@ async function runJsScenario({ core, express, koa, fastify, hono, redis, postgre
     clientCredentials: async () => ({ accessToken: 'service' }),
   };
   const cache = new TokenCache({ endpoint: rotating, allowedOrigins: ['https://api.example.com'] });
+  // With no OpenTelemetry SDK installed, the API's no-op providers.
+  const instrumentation = opentelemetry.instrument(cache, { cacheName: 'packed' });
   await cache.set('user-1', { accessToken: 'a0', refreshToken: 'r0', expiresAt: Date.now() + 3_600_000 });
   if ((await cache.getAccessToken('user-1', { forceRefresh: true })) !== 'a1') throw new Error('refresh failed');
   const error = await cache.getAccessToken('nobody').catch((e) => e);
   if (!(error instanceof ReauthenticationRequiredError)) throw new Error('the typed error lost its class');
+  instrumentation.remove();
+  if (Object.prototype.hasOwnProperty.call(cache, 'fetch')) throw new Error('opentelemetry remove()');
   if (typeof express.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('express middleware');
   if (typeof koa.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('koa middleware');
   if (typeof hono.freshTokens({ cache, key: () => 'user-1' }) !== 'function') throw new Error('hono middleware');

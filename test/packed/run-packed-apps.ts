@@ -21,6 +21,7 @@ const APP_DEPENDENCIES = {
   hono: '^4.0.0',
   ioredis: 'latest',
   pg: '^8.0.0',
+  '@opentelemetry/api': '^1.7.0',
   '@types/express': '^5.0.0',
   '@types/koa': '^3.0.0',
   '@types/node': '^20.19.0',

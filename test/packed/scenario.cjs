@@ -9,6 +9,7 @@ runJsScenario({
   hono: require('@refreshkit/hono'),
   redis: require('@refreshkit/redis'),
   postgres: require('@refreshkit/postgres'),
+  opentelemetry: require('@refreshkit/opentelemetry'),
 }).catch((error) => {
   console.error(error);
   process.exit(1);

@@ -4,11 +4,12 @@ import * as express from '@refreshkit/express';
 import * as fastify from '@refreshkit/fastify';
 import * as hono from '@refreshkit/hono';
 import * as koa from '@refreshkit/koa';
+import * as opentelemetry from '@refreshkit/opentelemetry';
 import * as postgres from '@refreshkit/postgres';
 import * as redis from '@refreshkit/redis';
 import runner from './run-js-scenario.cjs';
 
-runner.runJsScenario({ core, express, koa, fastify, hono, redis, postgres }).catch((error) => {
+runner.runJsScenario({ core, express, koa, fastify, hono, redis, postgres, opentelemetry }).catch((error) => {
   console.error(error);
   process.exit(1);
 });

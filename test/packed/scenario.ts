@@ -8,11 +8,13 @@ import Fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import { Redis } from 'ioredis';
+import { trace, type TracerProvider } from '@opentelemetry/api';
 import { OAuth2Endpoint, ReauthenticationRequiredError, TokenCache, type TokenSet } from '@refreshkit/core';
 import { freshTokens as expressTokens } from '@refreshkit/express';
 import { freshTokens as fastifyTokens } from '@refreshkit/fastify';
 import { freshTokens as honoTokens, type TokensEnv } from '@refreshkit/hono';
 import { freshTokens as koaTokens } from '@refreshkit/koa';
+import { instrument } from '@refreshkit/opentelemetry';
 import { POSTGRES_SCHEMA_SQL, PostgresTokenStore } from '@refreshkit/postgres';
 import { RedisTokenStore } from '@refreshkit/redis';
 
@@ -47,6 +49,14 @@ async function main(): Promise<void> {
   const endpoint = new OAuth2Endpoint({ tokenUrl: `${tokenOrigin}/token`, clientId: 'app', clientSecret: 's3cret' });
   const cache = new TokenCache({ endpoint, allowedOrigins: ['https://api.example.com'] });
 
+  // Instrumented through @opentelemetry/api alone (no SDK installed: its no-op providers).
+  let tracers = 0;
+  const tracerProvider: TracerProvider = {
+    getTracer: (...args) => (tracers++, trace.getTracerProvider().getTracer(...args)),
+  };
+  const instrumentation = instrument(cache, { tracerProvider, cacheName: 'packed' });
+  check(tracers === 1, 'instrument takes its tracer from the given provider');
+
   const tokens: TokenSet = { accessToken: 'a0', refreshToken: 'r0', expiresAt: Date.now() + 3_600_000 };
   await cache.set('user-1', tokens);
   check((await cache.getAccessToken('user-1')) === 'a0', 'getAccessToken serves the token set');
@@ -57,6 +67,8 @@ async function main(): Promise<void> {
     (error: unknown) => error,
   );
   check(unknown instanceof ReauthenticationRequiredError, 'an unknown key is a ReauthenticationRequiredError');
+  instrumentation.remove();
+  check(!Object.prototype.hasOwnProperty.call(cache, 'fetch'), 'remove() puts cache.fetch back');
   check((unknown as ReauthenticationRequiredError).code === 'ERR_REAUTHENTICATION_REQUIRED', 'errors carry a code');
 
   const expressApp = express();

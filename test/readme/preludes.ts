@@ -68,10 +68,14 @@ declare const clientId: string;
 declare const privateJwk: import('@refreshkit/core').PrivateJwk;
 declare const cryptoKey: CryptoKey;
 declare const keyVault: { current(): Promise<import('@refreshkit/core').PrivateJwk> };
+/** A cache made as in the quick starts. */
+const cache = `
+declare const cache: import('@refreshkit/core').TokenCache;
 `;
 
 /** Preludes by name, each prefixed with {@link app}. */
 export const PRELUDES: Readonly<Record<string, string>> = {
+  cache: app + cache,
   'signed-in': app + signedIn,
   'core-imports': app + coreImports,
   'koa-app': app + koaApp,

@@ -41,6 +41,20 @@ console.log(`\n${'-'.repeat(width + 14)}`);
 for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value.padStart(10)}`);
 console.log('-'.repeat(width + 14));
 
+console.log(
+  "\nMetrics: the Express example serves the cache's metrics on GET /metrics in Prometheus format " +
+    '(@refreshkit/opentelemetry); run `pnpm --filter @refreshkit/example-express-app start`, then ' +
+    '`curl http://127.0.0.1:3000/metrics`. docs/observability.md lists every metric and span, and the alerts to set. ' +
+    'This run ended with:',
+);
+const shown = [
+  'refreshkit_token_requests_total',
+  'refreshkit_refreshes_total',
+  'refreshkit_token_coalesced_total',
+  'refreshkit_endpoint_duration_count',
+];
+for (const line of summary.metrics) if (shown.some((name) => line.startsWith(name))) console.log(`  ${line}`);
+
 const ok = summary.failedRequests === 0 && summary.refreshTokenReuses === 0;
 console.log(ok ? '\nOK: every request succeeded.' : '\nFAILED: some requests failed.');
 process.exitCode = ok ? 0 : 1;

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createExpressApp } from '@refreshkit/example-express-app';
+import { createExpressApp, prometheusMetrics } from '@refreshkit/example-express-app';
 import { AuthorizationServer, ProtectedApi, sandboxCache } from '@refreshkit/example-sandbox';
 
 /** Options of {@link runDemo}. */
@@ -27,6 +27,11 @@ export interface DemoSummary {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly elapsedMs: number;
+  /**
+   * The `refreshkit_*` samples the app's `/metrics` served at the end (Prometheus
+   * text format, from `@refreshkit/opentelemetry`); empty in progress reports.
+   */
+  readonly metrics: readonly string[];
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -48,9 +53,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   for (const user of users) await cache.set(user, await authorizationServer.login(user));
   const baseline = { ...authorizationServer.stats };
 
-  const server = createExpressApp({ cache, apiOrigin: api.origin }).listen(0, '127.0.0.1');
+  const metrics = prometheusMetrics(cache);
+  const server = createExpressApp({ cache, apiOrigin: api.origin, metrics }).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/profile`;
+  const appOrigin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const appUrl = `${appOrigin}/profile`;
 
   const latencies: number[] = [];
   let failedRequests = 0;
@@ -67,6 +74,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       elapsedMs: performance.now() - started,
+      metrics: [],
     };
   };
   const progress = setInterval(() => options.onProgress?.(summary()), 500);
@@ -90,7 +98,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   await Promise.all(Array.from({ length: options.concurrency }, loop));
   clearInterval(progress);
 
-  const result = summary();
+  const scrape = await (await fetch(`${appOrigin}/metrics`)).text();
+  const result = { ...summary(), metrics: scrape.split('\n').filter((line) => line.startsWith('refreshkit_')) };
+  await metrics.close();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await Promise.all([api.close(), authorizationServer.close()]);

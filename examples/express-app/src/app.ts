@@ -1,6 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
 import type { TokenCache } from '@refreshkit/core';
 import { freshTokens } from '@refreshkit/express';
+import type { PrometheusMetrics } from './prometheus-metrics.js';
 
 /** Options of {@link createExpressApp}. */
 export interface ExpressAppOptions {
@@ -8,16 +9,21 @@ export interface ExpressAppOptions {
   readonly cache: TokenCache;
   /** Origin of the protected API the app calls (must be in the cache's `allowedOrigins`). */
   readonly apiOrigin: string;
+  /** When given, `GET /metrics` serves the cache's metrics to Prometheus (see `prometheusMetrics`). */
+  readonly metrics?: PrometheusMetrics;
 }
 
 /**
  * An Express app whose `/profile` handler calls the protected API with the
  * signed-in user's fresh bearer. The user id comes from an `x-user-id`
  * header, standing in for whatever authentication the real app uses
- * (a session, a JWT).
+ * (a session, a JWT). With `metrics`, `/metrics` serves the cache's
+ * OpenTelemetry metrics in Prometheus' format.
  */
-export function createExpressApp({ cache, apiOrigin }: ExpressAppOptions): Express {
+export function createExpressApp({ cache, apiOrigin, metrics }: ExpressAppOptions): Express {
   const app = express();
+  // Before the token middleware: a scrape is no user's request.
+  if (metrics !== undefined) app.get('/metrics', (req, res) => metrics.handle(req, res));
   app.use(freshTokens<Request>({ cache, key: (req) => req.get('x-user-id') }));
 
   app.get('/profile', async (req, res, next) => {
@@ -47,3 +53,5 @@ export function createExpressApp({ cache, apiOrigin }: ExpressAppOptions): Expre
   app.use(answerErrors);
   return app;
 }
+
+export { prometheusMetrics, type PrometheusMetrics } from './prometheus-metrics.js';

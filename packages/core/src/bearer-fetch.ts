@@ -71,7 +71,8 @@ function hopHeaders(callerHeaders: HeadersInit | undefined, token: string | unde
  * - Redirects are followed by hand: a hop to another origin drops the bearer.
  * - A 401 invalidates the token that was sent (only if it is still current,
  *   so concurrent 401s cost one refresh) and retries once with a fresh token.
- *   A body that cannot be replayed (a stream) is not retried.
+ *   A body that cannot be replayed (a stream) is not retried. `onRetry`
+ *   hears of each such retry (for tracing), with the origin.
  */
 export async function fetchWithBearer(
   source: BearerSource,
@@ -80,6 +81,7 @@ export async function fetchWithBearer(
   fetchImpl: typeof globalThis.fetch,
   input: RequestInfo | URL,
   init?: RequestInit,
+  onRetry?: (origin: string) => void,
 ): Promise<Response> {
   let target: string | URL;
   let options: RequestInit;
@@ -111,6 +113,7 @@ export async function fetchWithBearer(
     }
     if (attempt === 2 || response.status !== 401 || !bearerSent || !replayable) return response;
     await response.body?.cancel().catch(() => {});
+    onRetry?.(origin);
     await source.invalidate(key, token);
   }
 }

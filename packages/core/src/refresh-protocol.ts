@@ -16,10 +16,11 @@ import { refreshAtFor } from './refresh-schedule.js';
 import { withGrantLifecycle } from './refresh-token-lifetime.js';
 import type { SaveRetrier } from './save-retrier.js';
 import { SETTLED_TOKEN, unusable, type ServedRecord } from './served-record.js';
-import type { CacheGrant, TokenCacheEvents, TokenCacheOptions } from './token-cache-options.js';
+import type { CacheGrant, RefreshStep, TokenCacheEvents, TokenCacheOptions } from './token-cache-options.js';
 import type { TokenEndpoint } from './token-endpoint.js';
 import { toTokenSet, type TokenSet } from './token-set.js';
-import type { StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
+import type { MaybePromise, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
+import { settlementOf } from './typed-events.js';
 import { unrefTimer } from './unref-timer.js';
 
 /*
@@ -94,6 +95,8 @@ export interface RefreshRun {
   promise: Promise<TokenRecord>;
   /** `delete` ran while it was in flight: it must neither save nor write. */
   deleted: boolean;
+  /** It obtained and stored a new set (false: it found a usable one, or failed). */
+  refreshed?: boolean;
 }
 
 /**
@@ -136,6 +139,8 @@ export interface RefreshProtocolDeps {
   readonly emit: <Name extends keyof TokenCacheEvents>(name: Name, payload: TokenCacheEvents[Name]) => void;
   /** Starts a background pass of `refresh` through the cache's single flight, unless one is running. */
   readonly startPass: (key: string) => Promise<unknown> | undefined;
+  /** Whether anyone listens to `name`; payloads of tracing events are only made then. */
+  readonly listening?: (name: keyof TokenCacheEvents) => boolean;
 }
 
 /** The locked refresh protocol and the writes that share its rules (see the comment at the top). */
@@ -154,6 +159,7 @@ export class RefreshProtocol {
   readonly #random: () => number;
   readonly #emit: RefreshProtocolDeps['emit'];
   readonly #startPass: RefreshProtocolDeps['startPass'];
+  readonly #listening: NonNullable<RefreshProtocolDeps['listening']>;
 
   /**
    * Per key, the end of the chain of writes that run the `save` hook (`set`,
@@ -182,6 +188,7 @@ export class RefreshProtocol {
     this.#random = deps.random;
     this.#emit = deps.emit;
     this.#startPass = deps.startPass;
+    this.#listening = deps.listening ?? (() => false);
   }
 
   /** Token sets obtained and stored (or kept) so far. */
@@ -215,7 +222,7 @@ export class RefreshProtocol {
     run: RefreshRun,
   ): Promise<TokenRecord> {
     const startedAt = this.#now();
-    const lock = await this.#store.lock?.(key);
+    const lock = this.#store.lock && (await this.#observed(key, 'lock', this.#store.lock(key)));
     try {
       return await this.#refreshLocked(key, seenVersion, background, startedAt, run, lock?.lost);
     } finally {
@@ -366,14 +373,14 @@ export class RefreshProtocol {
     background: boolean,
   ): Promise<TokenRecord> {
     if (run.deleted) throw this.#reauthenticationRequired(key, 'no_tokens');
-    await this.#saves?.save(key, result.tokens);
+    if (this.#saves !== undefined) await this.#observed(key, 'save', this.#saves.save(key, result.tokens));
     if (run.deleted) throw this.#reauthenticationRequired(key, 'no_tokens');
     let next = result;
     let base = current;
     for (let attempt = 0; ; attempt++) {
       let newer: TokenRecord | undefined;
       try {
-        if (await this.#store.compareAndSet(key, next, base?.version)) break;
+        if (await this.#observed(key, 'store_write', this.#store.compareAndSet(key, next, base?.version))) break;
         newer = await this.#store.get(key, FRESH);
       } catch {
         // Unreachable (or failing in any other way): whether the write landed
@@ -394,6 +401,7 @@ export class RefreshProtocol {
       return newer;
     }
     this.#refreshes++;
+    run.refreshed = true;
     this.#emit('refresh', { key, durationMs: this.#now() - startedAt, background });
     if (base !== undefined) this.#announceRecovery(key, base);
     return next;
@@ -415,14 +423,17 @@ export class RefreshProtocol {
     try {
       if (lost?.aborted) throw lost.reason;
       if (this.#grant === 'client_credentials') {
-        raw = await this.#queue.add(() => endpoint.clientCredentials(call), call);
+        raw = await this.#queue.add(() => this.#observed(key, 'endpoint', endpoint.clientCredentials(call)), call);
       } else {
         if (current === undefined) throw this.#reauthenticationRequired(key, 'no_tokens');
         const refreshToken = current.tokens.refreshToken;
         if (refreshToken === undefined) throw this.#reauthenticationRequired(key, 'no_refresh_token');
         previousRefreshToken = refreshToken;
         const options = { ...call, previous: current.tokens };
-        raw = await this.#queue.add(() => endpoint.refresh(refreshToken, options), call);
+        raw = await this.#queue.add(
+          () => this.#observed(key, 'endpoint', endpoint.refresh(refreshToken, options)),
+          call,
+        );
       }
     } catch (error) {
       if (lost?.aborted) {
@@ -653,6 +664,14 @@ export class RefreshProtocol {
     const record = this.#recordFor(toTokenSet(loaded, 'load(key) result'), 1, this.#now());
     if (await this.#store.compareAndSet(key, record, undefined)) return record;
     return this.#store.get(key, FRESH);
+  }
+
+  /** `work`, announced as a `refreshStep` of `key`'s refresh when someone listens (else untouched: no allocation). */
+  #observed<T>(key: string, step: RefreshStep, work: MaybePromise<T>): MaybePromise<T> {
+    if (!this.#listening('refreshStep')) return work;
+    const promise = Promise.resolve(work);
+    this.#emit('refreshStep', { key, step, settled: settlementOf(promise) });
+    return promise;
   }
 
   #serially<T>(key: string, task: () => Promise<T>): Promise<T> {

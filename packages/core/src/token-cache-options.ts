@@ -180,7 +180,31 @@ export interface TokenCacheStats {
   readonly coalesced: number;
   /** Refreshes that failed. */
   readonly failures: number;
+  /** Of the `hits`, those that found the token inside its refresh window (and started or joined a background refresh). */
+  readonly refreshAheadHits: number;
 }
+
+/**
+ * Why a refresh started: nothing stored (`miss`), the token expired or was
+ * invalidated (after a 401), the caller forced it, a hit inside the refresh
+ * window (`refresh_ahead`), a keep-alive sweep, or a retry of writing a
+ * rotated set the store refused (`store_retry`).
+ */
+export type RefreshReason =
+  'miss' | 'expired' | 'invalidated' | 'forced' | 'refresh_ahead' | 'keep_alive' | 'store_retry';
+
+/** How an observed piece of work ended; `error` is there only when it failed. */
+export type Settlement = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * How a refresh ended: `refreshed` is false when it obtained no new set because
+ * a usable one was found (another process refreshed first, or a newer grant won).
+ */
+export type RefreshSettlement =
+  { readonly ok: true; readonly refreshed: boolean } | { readonly ok: false; readonly error: unknown };
+
+/** A step of a refresh, observed for tracing: the cross-process lock, the endpoint call, the `save` hook, the store write. */
+export type RefreshStep = 'lock' | 'endpoint' | 'save' | 'store_write';
 
 /** Payloads of the cache's events. None carries a token value. */
 export interface TokenCacheEvents {
@@ -200,6 +224,36 @@ export interface TokenCacheEvents {
   grantRecovered: GrantHealthEvent;
   /** A keep-alive sweep finished. */
   sweep: SweepResult & { readonly durationMs: number };
+  /**
+   * A refresh of `key` started in this process (joining callers do not start
+   * one). `settled` resolves when it ends and never rejects. For tracing:
+   * emitted only while someone listens, never on a cache hit.
+   */
+  refreshStart: {
+    readonly key: string;
+    readonly reason: RefreshReason;
+    readonly background: boolean;
+    readonly settled: Promise<RefreshSettlement>;
+  };
+  /**
+   * A step of the running refresh of `key` started; `settled` resolves when
+   * it ends and never rejects. Emitted only while someone listens.
+   */
+  refreshStep: { readonly key: string; readonly step: RefreshStep; readonly settled: Promise<Settlement> };
+  /**
+   * A caller of `getAccessToken` (or `getTokenSet`, `fetch`) has to wait for
+   * a refresh of `key`: it started one, or joined (`coalesced`) the one
+   * running. `settled` resolves when this caller's wait ends (an abort is a
+   * failure) and never rejects. Emitted only while someone listens.
+   */
+  waitStart: {
+    readonly key: string;
+    readonly reason: RefreshReason;
+    readonly coalesced: boolean;
+    readonly settled: Promise<Settlement>;
+  };
+  /** `cache.fetch` got a 401 to a request that carried the bearer, and retries once with a fresh token. */
+  fetchRetry: { readonly key: string; readonly origin: string; readonly status: 401 };
 }
 
 /** Payload of the grant health events: codes and times, never a token. */

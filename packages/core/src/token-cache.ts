@@ -10,6 +10,8 @@ import { SaveRetrier } from './save-retrier.js';
 import { settledToken, type ServedRecord } from './served-record.js';
 import type {
   GetAccessTokenOptions,
+  RefreshReason,
+  RefreshSettlement,
   TokenCacheEvents,
   TokenCacheOptions,
   TokenCacheStats,
@@ -17,7 +19,7 @@ import type {
 } from './token-cache-options.js';
 import { toTokenSet, type TokenSet } from './token-set.js';
 import type { MaybePromise, TokenRecord, TokenStore } from './token-store.js';
-import { TypedEvents } from './typed-events.js';
+import { settlementOf, TypedEvents } from './typed-events.js';
 import { unrefTimer } from './unref-timer.js';
 import { validateCacheOptions, type ResolvedKeepAlive } from './validate-cache-options.js';
 import { assertKey } from './validate.js';
@@ -36,6 +38,11 @@ const NOT_READ = Symbol('not read');
 
 function accessTokenOf(record: TokenRecord): string {
   return record.tokens.accessToken;
+}
+
+/** Refreshes no caller waits for. */
+function isBackground(reason: RefreshReason): boolean {
+  return reason === 'refresh_ahead' || reason === 'keep_alive' || reason === 'store_retry';
 }
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
@@ -76,6 +83,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
   #misses = 0;
   #coalesced = 0;
   #failures = 0;
+  #refreshAheadHits = 0;
 
   /**
    * @throws TypeError naming the option, when an option is invalid.
@@ -120,7 +128,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       now: resolved.now,
       random: resolved.random,
       emit: (name, payload) => this.emit(name, payload),
-      startPass: (key) => (this.#inflight.has(key) ? undefined : this.#refresh(key, undefined, true)),
+      startPass: (key) => (this.#inflight.has(key) ? undefined : this.#refresh(key, undefined, 'store_retry')),
+      listening: (name) => this.listenerCount(name) > 0,
     });
     this.#scheduleSweep();
   }
@@ -230,7 +239,11 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    * @throws OriginNotAllowedError (before sending) for any other origin.
    */
   fetch(key: string, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    return fetchWithBearer(this, key, this.#allowedOrigins, this.#fetch, input, init);
+    const onRetry =
+      this.listenerCount('fetchRetry') > 0
+        ? (origin: string) => this.emit('fetchRetry', { key, origin, status: 401 })
+        : undefined;
+    return fetchWithBearer(this, key, this.#allowedOrigins, this.#fetch, input, init, onRetry);
   }
 
   /** `Bearer <token>` for `key`, for callers that use another HTTP client. */
@@ -263,7 +276,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     this.#sweepTimer = undefined;
     await this.#sweeping?.catch(() => {});
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()].map((run) => run.promise));
-    for (const key of this.#protocol.stopKeptWrites()) await this.#refresh(key, undefined, true).catch(() => {});
+    for (const key of this.#protocol.stopKeptWrites())
+      await this.#refresh(key, undefined, 'store_retry').catch(() => {});
   }
 
   /**
@@ -312,6 +326,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       refreshes: this.#protocol.refreshes,
       coalesced: this.#coalesced,
       failures: this.#failures,
+      refreshAheadHits: this.#refreshAheadHits,
     };
   }
 
@@ -340,12 +355,12 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
         this.#protocol.writeKeptSoon(key);
         return kept;
       }
-      return abortable(this.#refresh(key, kept.version, false), signal);
+      return this.#wait(key, kept.version, options?.forceRefresh === true ? 'forced' : 'expired', signal);
     }
     const record = await (read === NOT_READ ? this.#store.get(key) : read);
     if (record === undefined) {
       this.#misses++;
-      return abortable(this.#refresh(key, undefined, false), signal);
+      return this.#wait(key, undefined, 'miss', signal);
     }
     const now = this.#now();
     // A dead grant has usableUntil 0, so it comes here too: the locked re-read
@@ -355,20 +370,44 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       this.#onHit(key, record, now);
       return record;
     }
-    return abortable(this.#refresh(key, record.version, false), signal);
+    return this.#wait(key, record.version, this.#reasonFor(record, options), signal);
+  }
+
+  /** Why a caller that found `record` not usable has to wait. */
+  #reasonFor(record: TokenRecord, options: GetAccessTokenOptions | undefined): RefreshReason {
+    if (options?.forceRefresh === true) return 'forced';
+    return record.usableUntil === 0 && !record.reauthenticationRequired ? 'invalidated' : 'expired';
+  }
+
+  /** A caller waits for the refresh of `key` (starting one or joining the one running), announced by `waitStart`. */
+  #wait(
+    key: string,
+    seenVersion: number | undefined,
+    reason: RefreshReason,
+    signal: AbortSignal | undefined,
+  ): Promise<TokenRecord> {
+    const coalesced = this.#inflight.has(key);
+    const waited = abortable(this.#refresh(key, seenVersion, reason), signal);
+    if (this.listenerCount('waitStart') > 0) {
+      this.emit('waitStart', { key, reason, coalesced, settled: settlementOf(waited) });
+    }
+    return waited;
   }
 
   /** Counts a hit on a record that is still usable, and refreshes it in the background once inside the window. */
   #onHit(key: string, record: TokenRecord, now: number): void {
     this.#hits++;
-    if (now >= record.refreshAt) this.#refreshInBackground(key, record, now);
+    if (now >= record.refreshAt) {
+      this.#refreshAheadHits++;
+      this.#refreshInBackground(key, record, now);
+    }
   }
 
   #refreshInBackground(key: string, seen: TokenRecord, now: number): void {
     if (this.#closed || this.#inflight.has(key)) return;
     const retryAt = this.#backgroundRetryAt.get(key);
     if (retryAt !== undefined && now < retryAt) return;
-    this.#refresh(key, seen.version, true).then(
+    this.#refresh(key, seen.version, 'refresh_ahead').then(
       () => this.#backgroundRetryAt.delete(key),
       () => {
         const pause = (seen.usableUntil - now) * BACKGROUND_RETRY_FRACTION;
@@ -383,20 +422,36 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    * process, or starts one. `seenVersion` is the version the caller found
    * stale (undefined: nothing stored, or any usable record will do).
    */
-  #refresh(key: string, seenVersion: number | undefined, background: boolean): Promise<TokenRecord> {
+  #refresh(key: string, seenVersion: number | undefined, reason: RefreshReason): Promise<TokenRecord> {
     const running = this.#inflight.get(key);
     if (running !== undefined) {
       this.#coalesced++;
       return running.promise;
     }
+    const background = isBackground(reason);
     const run: RefreshRun = { promise: undefined as unknown as Promise<TokenRecord>, deleted: false };
+    // Announced before it runs, so that the steps it announces come after it.
+    const settle = this.listenerCount('refreshStart') > 0 ? this.#announceRefresh(key, reason, background) : undefined;
     run.promise = this.#runRefresh(key, seenVersion, background, run);
+    settle?.(run);
     this.#inflight.set(key, run);
     const forget = (): void => {
       if (this.#inflight.get(key) === run) this.#inflight.delete(key);
     };
     run.promise.then(forget, forget);
     return run.promise;
+  }
+
+  /** Emits `refreshStart`; the returned function settles its `settled` once `run` ends. */
+  #announceRefresh(key: string, reason: RefreshReason, background: boolean): (run: RefreshRun) => void {
+    let resolve!: (settlement: RefreshSettlement) => void;
+    const settled = new Promise<RefreshSettlement>((r) => (resolve = r));
+    this.emit('refreshStart', { key, reason, background, settled });
+    return (run) =>
+      run.promise.then(
+        () => resolve({ ok: true, refreshed: run.refreshed === true }),
+        (error: unknown) => resolve({ ok: false, error }),
+      );
   }
 
   /** Arms the next periodic sweep, jittered by ±10 % so a fleet started together spreads out. */
@@ -455,7 +510,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       }
       if (record === undefined || record.reauthenticationRequired || record.health?.state === 'dead') return 'skipped';
       if (!due || record.tokens.refreshToken === undefined) return 'skipped';
-      await this.#refresh(key, record.version, true);
+      await this.#refresh(key, record.version, 'keep_alive');
       return 'refreshed';
     } catch {
       return 'failed';

@@ -52,3 +52,16 @@ export class TypedEvents<Events extends object> {
     }
   }
 }
+
+/**
+ * How `work` ends, as a promise that never rejects: an event payload can hand
+ * it to listeners without risking an unhandled rejection when none looks.
+ */
+export function settlementOf(
+  work: PromiseLike<unknown>,
+): Promise<{ readonly ok: true } | { readonly ok: false; readonly error: unknown }> {
+  return Promise.resolve(work).then(
+    () => ({ ok: true }) as const,
+    (error: unknown) => ({ ok: false, error }) as const,
+  );
+}
