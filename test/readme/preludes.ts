@@ -68,6 +68,8 @@ declare const clientId: string;
 declare const privateJwk: import('@refreshkit/core').PrivateJwk;
 declare const cryptoKey: CryptoKey;
 declare const keyVault: { current(): Promise<import('@refreshkit/core').PrivateJwk> };
+`;
+
 /** A cache made as in the quick starts. */
 const cache = `
 declare const cache: import('@refreshkit/core').TokenCache;
