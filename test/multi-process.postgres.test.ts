@@ -5,7 +5,7 @@ import { PostgresTokenStore, postgresSchemaSql } from '@refreshkit/postgres';
 import { TestPostgres } from './support/postgres-server.js';
 import { RotatingTokenServer } from './support/rotating-token-server.js';
 import { ScriptedEndpoint } from './support/scripted-endpoint.js';
-import { spawnPostgresCacheProcess } from './support/spawn-postgres-cache-process.js';
+import { spawnCacheProcess } from './support/spawn-cache-process.js';
 import { waitFor } from './support/wait-for.js';
 
 const PROCESSES = 4;
@@ -49,9 +49,8 @@ function child(
   keys: readonly string[],
   options: Partial<{ durationMs: number; concurrency: number; lockTtlMs: number }> = {},
 ) {
-  return spawnPostgresCacheProcess({
-    pgUrl: postgres.url,
-    table,
+  return spawnCacheProcess({
+    store: { kind: 'postgres', url: postgres.url, table },
     tokenUrl,
     clientId: BASIC_CLIENT.clientId,
     clientSecret: BASIC_CLIENT.clientSecret,
@@ -59,6 +58,7 @@ function child(
     durationMs: 0,
     concurrency: 10,
     lockTtlMs: 5_000,
+    lockPollIntervalMs: 50,
     ...options,
   });
 }
