@@ -18,8 +18,17 @@ export interface RegistryEntry {
 /** Every benchmark, in the order of the table. */
 export const registry: readonly RegistryEntry[] = [
   { id: 'hit-path', processes: 3, load: async () => (await import('./hit-path.js')).hitPath },
+  {
+    id: 'shared-store-hit-path',
+    processes: 3,
+    load: async () => (await import('./shared-store-hit-path.js')).sharedStoreHitPath,
+  },
   { id: 'coalescing', load: async () => (await import('./coalescing.js')).coalescing },
-  { id: 'redis-coalescing', load: async () => (await import('./redis-coalescing.js')).redisCoalescing },
+  {
+    id: 'shared-store-coalescing',
+    load: async () => (await import('./shared-store-coalescing.js')).sharedStoreCoalescing,
+  },
+  { id: 'wake-latency', load: async () => (await import('./wake-latency.js')).wakeLatency },
   { id: 'steady-load', load: async () => (await import('./steady-load.js')).steadyLoad },
   { id: 'middleware-throughput', load: async () => (await import('./middleware-throughput.js')).middlewareThroughput },
   { id: 'mass-expiry', load: async () => (await import('./mass-expiry.js')).massExpiry },
