@@ -5,7 +5,7 @@
 import { json, TokenServer } from '../test/support/token-server.js';
 import { percentile, type Benchmark } from './harness.js';
 import { runChild } from './run-child.js';
-import { SharedStores, STORE_KINDS, type StoreKind } from './shared-stores.js';
+import { onEachStore, type SharedStores, type StoreKind } from './shared-stores.js';
 import type { CoalescingChildConfig, CoalescingChildReport } from './shared-store-coalescing-child.js';
 
 const PROCESSES = 4;
@@ -48,22 +48,16 @@ async function runOn(stores: SharedStores, kind: StoreKind): Promise<Outcome> {
 export const sharedStoreCoalescing: Benchmark = {
   id: 'shared-store-coalescing',
   async run() {
-    const stores = await SharedStores.start();
-    try {
-      const outcomes: Outcome[] = [];
-      for (const kind of STORE_KINDS) outcomes.push(await runOn(stores, kind));
-      return {
-        name: '3. 4 processes × 2,500 callers sharing RedisTokenStore / PostgresTokenStore, one expired key: endpoint calls; losers p99 wait',
-        target: '1 each',
-        figure: outcomes
-          .map((o) => `${o.kind}: ${o.calls} call(s), losers' p99 wait ${o.waitRatio.toFixed(2)}× the winner's`)
-          .join('; '),
-        pass: outcomes.every((o) => o.calls === 1),
-        notes:
-          'the endpoint answers after 50 ms; processes that lost the lock are woken by pub/sub (Redis) or LISTEN/NOTIFY (PostgreSQL), polling every 50 ms as a fallback; the wait ratio compares losers with the callers in the winning process',
-      };
-    } finally {
-      await stores.stop();
-    }
+    const outcomes = await onEachStore(runOn);
+    return {
+      name: '3. 4 processes × 2,500 callers sharing RedisTokenStore / PostgresTokenStore, one expired key: endpoint calls; losers p99 wait',
+      target: '1 each',
+      figure: outcomes
+        .map((o) => `${o.kind}: ${o.calls} call(s), losers' p99 wait ${o.waitRatio.toFixed(2)}× the winner's`)
+        .join('; '),
+      pass: outcomes.every((o) => o.calls === 1),
+      notes:
+        'the endpoint answers after 50 ms; processes that lost the lock are woken by pub/sub (Redis) or LISTEN/NOTIFY (PostgreSQL), polling every 50 ms as a fallback; the wait ratio compares losers with the callers in the winning process',
+    };
   },
 };

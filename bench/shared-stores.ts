@@ -55,3 +55,15 @@ export class SharedStores {
     await this.postgres.destroy();
   }
 }
+
+/** Starts both servers, runs `measure` on each kind of store in turn, and stops them. */
+export async function onEachStore<T>(measure: (stores: SharedStores, kind: StoreKind) => Promise<T>): Promise<T[]> {
+  const stores = await SharedStores.start();
+  try {
+    const outcomes: T[] = [];
+    for (const kind of STORE_KINDS) outcomes.push(await measure(stores, kind));
+    return outcomes;
+  } finally {
+    await stores.stop();
+  }
+}

@@ -7,7 +7,7 @@
 import { json, TokenServer } from '../test/support/token-server.js';
 import { percentile, type Benchmark } from './harness.js';
 import { runChild } from './run-child.js';
-import { SharedStores, STORE_KINDS, type StoreKind } from './shared-stores.js';
+import { onEachStore, type SharedStores, type StoreKind } from './shared-stores.js';
 import type { WakeLatencyChildConfig, WakeLatencyChildReport } from './wake-latency-child.js';
 
 const WAITER_PROCESSES = 3;
@@ -64,25 +64,19 @@ async function runOn(stores: SharedStores, kind: StoreKind): Promise<Outcome> {
 export const wakeLatency: Benchmark = {
   id: 'wake-latency',
   async run() {
-    const stores = await SharedStores.start();
-    try {
-      const outcomes: Outcome[] = [];
-      for (const kind of STORE_KINDS) outcomes.push(await runOn(stores, kind));
-      const ms = (value: number) => `${value.toFixed(1)} ms`;
-      return {
-        name: 'wake. winner’s store write → last waiter in another process holds the new token (RedisTokenStore / PostgresTokenStore)',
-        target: 'side by side (no target in the issue); p50 under the 250 ms poll interval',
-        figure: outcomes
-          .map(
-            (o) =>
-              `${o.kind}: p50 ${ms(percentile(o.latencies, 50))}, p99 ${ms(percentile(o.latencies, 99))} (${o.latencies.length} rounds)`,
-          )
-          .join('; '),
-        pass: outcomes.every((o) => o.latencies.length > 0 && percentile(o.latencies, 50) < 250),
-        notes: `${ROUNDS} rounds a store, each on its own expired key: one winner process refreshes (the endpoint answers after ${ENDPOINT_DELAY_MS} ms) while ${WAITER_PROCESSES} other processes × ${CALLERS} callers wait on its lock with the default 250 ms poll interval; measured from the start of the winner's compare-and-set to the last waiter's token, on one machine's clock. Rounds a waiter won (it took the lock before the winner) are left out. Woken waiters still take the lock one process at a time to re-read, so the figure grows with the number of waiting processes.`,
-      };
-    } finally {
-      await stores.stop();
-    }
+    const outcomes = await onEachStore(runOn);
+    const ms = (value: number) => `${value.toFixed(1)} ms`;
+    return {
+      name: 'wake. winner’s store write → last waiter in another process holds the new token (RedisTokenStore / PostgresTokenStore)',
+      target: 'side by side (no target in the issue); p50 under the 250 ms poll interval',
+      figure: outcomes
+        .map(
+          (o) =>
+            `${o.kind}: p50 ${ms(percentile(o.latencies, 50))}, p99 ${ms(percentile(o.latencies, 99))} (${o.latencies.length} rounds)`,
+        )
+        .join('; '),
+      pass: outcomes.every((o) => o.latencies.length > 0 && percentile(o.latencies, 50) < 250),
+      notes: `${ROUNDS} rounds a store, each on its own expired key: one winner process refreshes (the endpoint answers after ${ENDPOINT_DELAY_MS} ms) while ${WAITER_PROCESSES} other processes × ${CALLERS} callers wait on its lock with the default 250 ms poll interval; measured from the start of the winner's compare-and-set to the last waiter's token, on one machine's clock. Rounds a waiter won (it took the lock before the winner) are left out. Woken waiters still take the lock one process at a time to re-read, so the figure grows with the number of waiting processes.`,
+    };
   },
 };
