@@ -23,8 +23,17 @@ export const registry: readonly RegistryEntry[] = [
     processes: 3,
     load: async () => (await import('./hit-path-instrumented.js')).hitPathInstrumented,
   },
+  {
+    id: 'shared-store-hit-path',
+    processes: 3,
+    load: async () => (await import('./shared-store-hit-path.js')).sharedStoreHitPath,
+  },
   { id: 'coalescing', load: async () => (await import('./coalescing.js')).coalescing },
-  { id: 'redis-coalescing', load: async () => (await import('./redis-coalescing.js')).redisCoalescing },
+  {
+    id: 'shared-store-coalescing',
+    load: async () => (await import('./shared-store-coalescing.js')).sharedStoreCoalescing,
+  },
+  { id: 'wake-latency', load: async () => (await import('./wake-latency.js')).wakeLatency },
   { id: 'steady-load', load: async () => (await import('./steady-load.js')).steadyLoad },
   { id: 'middleware-throughput', load: async () => (await import('./middleware-throughput.js')).middlewareThroughput },
   { id: 'mass-expiry', load: async () => (await import('./mass-expiry.js')).massExpiry },

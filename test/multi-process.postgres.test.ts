@@ -5,7 +5,7 @@ import { PostgresTokenStore, postgresSchemaSql } from '@refreshkit/postgres';
 import { TestPostgres } from './support/postgres-server.js';
 import { RotatingTokenServer } from './support/rotating-token-server.js';
 import { ScriptedEndpoint } from './support/scripted-endpoint.js';
-import { spawnPostgresCacheProcess } from './support/spawn-postgres-cache-process.js';
+import { spawnCacheProcess } from './support/spawn-cache-process.js';
 import { waitFor } from './support/wait-for.js';
 
 const PROCESSES = 4;
@@ -49,9 +49,8 @@ function child(
   keys: readonly string[],
   options: Partial<{ durationMs: number; concurrency: number; lockTtlMs: number }> = {},
 ) {
-  return spawnPostgresCacheProcess({
-    pgUrl: postgres.url,
-    table,
+  return spawnCacheProcess({
+    store: { kind: 'postgres', url: postgres.url, table },
     tokenUrl,
     clientId: BASIC_CLIENT.clientId,
     clientSecret: BASIC_CLIENT.clientSecret,
@@ -59,6 +58,7 @@ function child(
     durationMs: 0,
     concurrency: 10,
     lockTtlMs: 5_000,
+    lockPollIntervalMs: 50,
     ...options,
   });
 }
@@ -210,6 +210,96 @@ describe('processes sharing PostgresTokenStore', () => {
       await Promise.all(stores.map((store) => store.close()));
     }
   });
+});
+
+describe('processes sharing PostgresTokenStore through a PostgreSQL outage', () => {
+  (process.env.PG_URL ? it.skip : it)(
+    'PostgreSQL stopped and restarted mid-run: valid tokens keep coming from L1, refreshes fail with StoreUnavailableError, everything recovers, no refresh token presented twice (needs an owned server, not PG_URL)',
+    async () => {
+      const server = await RotatingTokenServer.start(2);
+      const table = await freshTable();
+      const rotating = ['k1', 'k2', 'k3'];
+      const steady = 'steady';
+      const login = (key: string, expiresAt: number) => {
+        const issued = server.issue(key);
+        return { accessToken: issued.access_token, refreshToken: issued.refresh_token, expiresAt };
+      };
+      const hourFromNow = Date.now() + 3_600_000;
+      const { cache, store } = await seed(
+        table,
+        server.tokenUrl,
+        new Map([...rotating, steady].map((key) => [key, login(key, hourFromNow)])),
+      );
+      const refreshed = () => [...server.refreshesByGrant.values()].reduce((a, b) => a + b, 0);
+      const admin = postgres.pool();
+      const durationMs = 18_000;
+      let down = false;
+      try {
+        const children = Array.from({ length: PROCESSES }, () =>
+          child(table, server.tokenUrl, [...rotating, steady], { durationMs, lockTtlMs: 2_000 }),
+        );
+        await Promise.all(children.map((c) => c.calling));
+        // Every process reads every key and, once listening, keeps it in L1.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        // New logins for the rotating keys, due half-way through 5 s (not
+        // before 2.5 s from now) and expired by the time PostgreSQL comes
+        // back. No refresh is in flight when it stops: see the report of a
+        // refresh whose answer comes while the database is down.
+        const loggedInAt = Date.now();
+        for (const key of rotating) await cache.set(key, login(key, loggedInAt + 5_000));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await postgres.stop();
+        down = true;
+        expect(refreshed()).toBe(0);
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, loggedInAt + 5_500 - Date.now())));
+        // No lock can be had without the database: no refresh reached the endpoint.
+        expect(refreshed()).toBe(0);
+        await postgres.restart();
+        down = false;
+        const reports = await Promise.all(children.map((c) => c.report));
+
+        expect(server.reuses).toBe(0);
+        expect([...rotating, steady].filter((key) => server.isRevoked(key))).toEqual([]);
+        // The steady key never failed: every process served it from L1 throughout.
+        expect(reports.map((r) => r.failuresByKey[steady] ?? 0)).toEqual(Array(PROCESSES).fill(0));
+        // The outage was felt, only as StoreUnavailableError, and without pg's query text.
+        expect(reports.map((r) => Object.keys(r.errors))).toEqual(Array(PROCESSES).fill(['ERR_STORE_UNAVAILABLE']));
+        for (const message of reports.flatMap((r) => r.messages)) {
+          expect(message).not.toMatch(/SELECT|INSERT|UPDATE|DELETE|pg_notify|\$\d|rt-|at-/);
+        }
+        // Recovered on their own: every process's last call of every key succeeded.
+        const allOk = Object.fromEntries([...rotating, steady].map((key) => [key, 'ok']));
+        expect(reports.map((r) => r.lastOutcome)).toEqual(Array(PROCESSES).fill(allOk));
+        // Several expiries after the restart (tokens live 1 s, refreshed from
+        // half-way): at least two refreshes per key, at most one per 0.5 s, and
+        // every one landed in the table (seed, login, then one version each).
+        const { rows } = await admin.query(`SELECT key, version::int AS version FROM ${table} ORDER BY key`);
+        for (const key of rotating) {
+          const refreshes = server.refreshesByGrant.get(key) ?? 0;
+          expect(refreshes).toBeGreaterThanOrEqual(2);
+          expect(refreshes).toBeLessThanOrEqual(Math.ceil(durationMs / 500) + 1);
+          expect(rows.find((row) => row.key === key)).toEqual({ key, version: 2 + refreshes });
+        }
+        expect(rows.find((row) => row.key === steady)).toEqual({ key: steady, version: 1 });
+        expect(reports.reduce((sum, r) => sum + r.refreshes, 0)).toBe(refreshed());
+        // No lease outlived its holder.
+        const { rows: held } = await admin.query(
+          `SELECT count(*)::int AS held FROM ${table}_locks WHERE expires_at > clock_timestamp()`,
+        );
+        expect(held).toEqual([{ held: 0 }]);
+        // The table holds each grant's live refresh token: one more refresh of each works.
+        for (const key of rotating) {
+          expect(await cache.getAccessToken(key, { forceRefresh: true })).toMatch(new RegExp(`^at-${key}-`));
+        }
+        expect(server.reuses).toBe(0);
+      } finally {
+        if (down) await postgres.restart();
+        await admin.end();
+        await store.close();
+        await server.close();
+      }
+    },
+  );
 });
 
 describe('a stale writer on PostgresTokenStore', () => {

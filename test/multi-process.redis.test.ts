@@ -58,9 +58,7 @@ describe('four processes sharing RedisTokenStore', () => {
       // Half the processes on ioredis 6, half on ioredis 5: one record format, one lock, across majors.
       const children = Array.from({ length: PROCESSES }, (_, index) =>
         spawnCacheProcess({
-          redisUrl: redis.url,
-          ioredis: index % 2 === 0 ? 'ioredis' : 'ioredis5',
-          prefix,
+          store: { kind: 'redis', url: redis.url, prefix, ioredis: index % 2 === 0 ? 'ioredis' : 'ioredis5' },
           tokenUrl: server.tokenUrl,
           clientId: BASIC_CLIENT.clientId,
           clientSecret: BASIC_CLIENT.clientSecret,
@@ -108,8 +106,7 @@ describe('four processes sharing RedisTokenStore', () => {
     let hangs = 1;
     server.hang = () => hangs-- > 0;
     const doomed = spawnCacheProcess({
-      redisUrl: redis.url,
-      prefix,
+      store: { kind: 'redis', url: redis.url, prefix },
       tokenUrl: server.tokenUrl,
       clientId: BASIC_CLIENT.clientId,
       clientSecret: BASIC_CLIENT.clientSecret,
@@ -162,8 +159,7 @@ describe('four processes against a real oidc-provider (rotation always on)', () 
     try {
       const children = Array.from({ length: PROCESSES }, () =>
         spawnCacheProcess({
-          redisUrl: redis.url,
-          prefix,
+          store: { kind: 'redis', url: redis.url, prefix },
           tokenUrl: authorizationServer.tokenUrl,
           clientId: BASIC_CLIENT.clientId,
           clientSecret: BASIC_CLIENT.clientSecret,

@@ -112,7 +112,11 @@ describe('RedisTokenStore options', () => {
   });
 
   it.each([
-    [{ redis: 42 }, 'Expected `redis` to be an ioredis client or a redis:// or rediss:// URL, got `number`'],
+    [{ redis: 42 }, 'Expected `redis` to be an ioredis client or a redis:// or rediss:// URL, got `42` (number)'],
+    [
+      { redis: { host: '127.0.0.1', password: 'secret-password' } },
+      'Expected `redis` to be an ioredis client or a redis:// or rediss:// URL, got `object` (object)',
+    ],
     [
       { redis: 'http://user:secret-password@example.com' },
       'Expected `redis` to be an ioredis client or a redis:// or rediss:// URL, got another string',
@@ -125,7 +129,7 @@ describe('RedisTokenStore options', () => {
       { redis: 'redis://127.0.0.1:1', operationTimeoutMs: 1.5 },
       'Expected `operationTimeoutMs` to be an integer from 50 to 60000, got `1.5` (number)',
     ],
-    [{ redis: 'redis://127.0.0.1:1', prefix: 7 }, 'Expected `prefix` to be a string, got `number`'],
+    [{ redis: 'redis://127.0.0.1:1', prefix: 7 }, 'Expected `prefix` to be a string, got `7` (number)'],
     [
       { redis: 'redis://127.0.0.1:1', localMaxAgeMs: 10 },
       'Expected `localMaxAgeMs` to be an integer from 100 to 86400000, got `10` (number)',

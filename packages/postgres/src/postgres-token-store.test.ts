@@ -219,6 +219,20 @@ describe('PostgresTokenStore local L1', () => {
     expect(queries()).toBe(before + 1);
   });
 
+  it('sends one query for all plain reads of a key that miss L1 at once; a fresh read always sends its own', async () => {
+    const table = await freshTable();
+    await open(table).compareAndSet('k', record(1), undefined);
+    const { pool, queries } = countingPool();
+    const store = new PostgresTokenStore({ pool, table });
+    stores.push(store);
+    const before = queries();
+    const reads = await Promise.all(Array.from({ length: 2_500 }, () => store.get('k')));
+    expect(reads).toEqual(Array(2_500).fill(record(1)));
+    expect(queries()).toBe(before + 1);
+    await Promise.all([store.get('k', { fresh: true }), store.get('k', { fresh: true })]);
+    expect(queries()).toBe(before + 3);
+  });
+
   it("drops a record from other processes' L1 when it is written or deleted (NOTIFY)", async () => {
     const table = await freshTable();
     const [a, b] = [open(table), open(table)];

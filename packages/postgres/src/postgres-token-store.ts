@@ -120,6 +120,8 @@ export class PostgresTokenStore implements TokenStore {
     Record<'read' | 'insert' | 'update' | 'due' | 'delete' | 'acquire' | 'renew' | 'release', string>
   >;
   readonly #inFlight = new Map<string, Set<InFlight>>();
+  /** Plain reads in flight, shared by every caller that misses L1 on the key meanwhile. */
+  readonly #pendingReads = new Map<string, Promise<TokenRecord | undefined>>();
   #closed = false;
 
   /**
@@ -182,11 +184,11 @@ export class PostgresTokenStore implements TokenStore {
 
   /** {@inheritDoc @refreshkit/core#TokenStore.get} */
   get(key: string, options?: StoreReadOptions): TokenRecord | undefined | Promise<TokenRecord | undefined> {
-    if (options?.fresh !== true) {
-      const local = this.#local.get(key);
-      if (local !== undefined) return local;
-    }
-    return this.#read(key);
+    // A fresh read (the lock holder's) must start after its caller's lock: it never joins one in flight.
+    if (options?.fresh === true) return this.#read(key);
+    const local = this.#local.get(key);
+    if (local !== undefined) return local;
+    return this.#sharedRead(key);
   }
 
   /** {@inheritDoc @refreshkit/core#TokenStore.compareAndSet} */
@@ -287,6 +289,21 @@ export class PostgresTokenStore implements TokenStore {
     this.#closed = true;
     this.#listener.close();
     if (this.#ownsPool) await this.#pool.end().catch(() => {});
+  }
+
+  /**
+   * One query for every plain read of `key` that misses L1 while it is in
+   * flight: a cold process hit by thousands of callers at once would
+   * otherwise queue a query per caller behind the pool and time them out.
+   */
+  #sharedRead(key: string): Promise<TokenRecord | undefined> {
+    const pending = this.#pendingReads.get(key);
+    if (pending !== undefined) return pending;
+    const read = this.#read(key).finally(() => {
+      if (this.#pendingReads.get(key) === read) this.#pendingReads.delete(key);
+    });
+    this.#pendingReads.set(key, read);
+    return read;
   }
 
   async #read(key: string): Promise<TokenRecord | undefined> {
@@ -400,12 +417,15 @@ export class PostgresTokenStore implements TokenStore {
   /** Drops `key` from L1, and keeps reads and writes in flight from putting back what they bring. */
   #drop(key: string): void {
     this.#local.delete(key);
+    // A read that started before the change may bring back what it replaced: later readers start their own.
+    this.#pendingReads.delete(key);
     for (const flight of this.#inFlight.get(key) ?? []) flight.stale = true;
   }
 
   /** The listener (re)connected: notifications may have been missed, so nothing in L1 can be vouched for. */
   #forgetAll(): void {
     this.#local.clear();
+    this.#pendingReads.clear();
     for (const flights of this.#inFlight.values()) for (const flight of flights) flight.stale = true;
     this.#listener.wakeAll();
   }

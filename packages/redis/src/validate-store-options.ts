@@ -1,4 +1,4 @@
-import { integerOption, validateEncryptionKeys } from '@refreshkit/core/internal';
+import { integerOption, invalid, validateEncryptionKeys } from '@refreshkit/core/internal';
 import type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
 
 /** Options after validation, with defaults filled in and keys decoded. */
@@ -13,13 +13,6 @@ export interface ValidStoreOptions {
   readonly localMaxAgeMs: number;
   /** Key id → 32 key bytes, the encrypting key first; undefined without encryption. */
   readonly encryptionKeys: ReadonlyMap<string, Uint8Array> | undefined;
-}
-
-/** A value's kind for an error message: never the value itself, which may be key material. */
-function kind(value: unknown): string {
-  if (value === null) return '`null`';
-  if (Array.isArray(value)) return 'an array';
-  return `\`${typeof value}\``;
 }
 
 function isRedisClient(value: unknown): value is RedisClient {
@@ -50,7 +43,8 @@ function redisOption(value: unknown): RedisClient | string {
     return value;
   }
   if (isRedisClient(value)) return value;
-  throw new TypeError(`Expected \`redis\` to be an ioredis client or a redis:// or rediss:// URL, got ${kind(value)}`);
+  // Strings were handled above; `describe` shows an object or array by its type only.
+  throw invalid('redis', 'an ioredis client or a redis:// or rediss:// URL', value);
 }
 
 /**
@@ -60,12 +54,10 @@ function redisOption(value: unknown): RedisClient | string {
  * @throws TypeError naming the option; never echoing a key or a URL.
  */
 export function validateStoreOptions(options: RedisTokenStoreOptions): ValidStoreOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Expected \`options\` to be an object, got ${kind(options)}`);
-  }
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
   const redis = redisOption(options.redis);
   const { prefix = 'refreshkit:' } = options;
-  if (typeof prefix !== 'string') throw new TypeError(`Expected \`prefix\` to be a string, got ${kind(prefix)}`);
+  if (typeof prefix !== 'string') throw invalid('prefix', 'a string', prefix);
   return {
     redis,
     prefix,
