@@ -7,7 +7,7 @@ import {
 } from '@refreshkit/core/adapter';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { withoutHeaders, type HeaderRecord } from './dispatch-headers.js';
+import { withoutHeaders, type HeaderRecord, type SplitHeaders } from './dispatch-headers.js';
 import { OuterController } from './outer-controller.js';
 
 /** What happens to the response now arriving. */
@@ -32,10 +32,9 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   readonly #bearer: OutboundBearer<Dispatcher.DispatchOptions>;
   readonly #outer: OuterController;
   readonly #first: Dispatcher.DispatchOptions;
-  /** The caller's headers without its own Authorization and the key header. */
-  readonly #headers: HeaderRecord;
+  /** The caller's headers, split from its own Authorization and the key header. */
+  readonly #headers: SplitHeaders;
   readonly #replayable: boolean;
-  readonly #tokenAbort = new AbortController();
   #key = '';
   #origin = '';
   #token = '';
@@ -52,7 +51,7 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   constructor(
     dispatch: Dispatcher.Dispatch,
     opts: Dispatcher.DispatchOptions,
-    headers: HeaderRecord,
+    headers: SplitHeaders,
     handler: Dispatcher.DispatchHandler,
     bearer: OutboundBearer<Dispatcher.DispatchOptions>,
   ) {
@@ -61,12 +60,11 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     this.#bearer = bearer;
     this.#first = opts;
     this.#current = opts;
-    this.#headers = withoutHeaders(headers, (name) => name === 'authorization');
+    this.#headers = headers;
     this.#replayable = isReplayableBody(opts.body);
-    this.#outer = new OuterController((reason) => {
-      this.#tokenAbort.abort(reason);
-      this.#fail(reason);
-    });
+    // An abort while no request is on the wire ends the call at once; a token
+    // still on its way is then dropped (the cache keeps it for other calls).
+    this.#outer = new OuterController((reason) => this.#fail(reason));
   }
 
   /** Starts the call for `key`: checks the origin, then sends with the key's token. */
@@ -89,15 +87,16 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     this.#attempt++;
     this.#hops = 0;
     this.#bearerSent = true;
-    this.#token = await this.#bearer.token(this.#key, this.#tokenAbort.signal);
+    this.#token = await this.#bearer.token(this.#key);
     if (this.#done) return;
-    this.#send({ ...this.#first, headers: { ...this.#headers, authorization: `Bearer ${this.#token}` } });
+    this.#send({ ...this.#first, headers: { ...this.#headers.rest, authorization: `Bearer ${this.#token}` } });
   }
 
   #sendWithoutBearer(): void {
     this.#bearerSent = false;
     this.#attempt = 2; // nothing to retry without a bearer
-    this.#send({ ...this.#first, headers: this.#headers });
+    const { rest, authorization } = this.#headers;
+    this.#send({ ...this.#first, headers: authorization === undefined ? rest : { ...rest, authorization } });
   }
 
   #send(opts: Dispatcher.DispatchOptions): void {

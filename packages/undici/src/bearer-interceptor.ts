@@ -1,7 +1,7 @@
 import { KEY_HEADER, OutboundBearer, type OutboundBearerOptions } from '@refreshkit/core/adapter';
 import type { Dispatcher } from 'undici';
 import { BearerCall } from './bearer-call.js';
-import { copyHeaders } from './dispatch-headers.js';
+import { splitHeaders } from './dispatch-headers.js';
 
 /**
  * Options of {@link bearerInterceptor}. `key` is a function of undici's
@@ -41,15 +41,15 @@ export function bearerInterceptor(options: BearerInterceptorOptions): Dispatcher
   const bearer = new OutboundBearer<Dispatcher.DispatchOptions>(options);
   return (dispatch) =>
     function refreshkitBearer(opts, handler) {
-      const { headers, namedValue } = copyHeaders(opts.headers, KEY_HEADER);
+      const headers = splitHeaders(opts.headers, KEY_HEADER);
       let key: ReturnType<typeof bearer.keyOf>;
       try {
-        key = bearer.keyOf(opts, namedValue);
+        key = bearer.keyOf(opts, headers.key);
       } catch (error) {
         key = Promise.reject(error as Error);
       }
-      // The common unkeyed call costs a header scan and nothing else.
-      if (key === undefined && namedValue === undefined) return dispatch(opts, handler);
+      // A call with no key at all costs a header scan and nothing else.
+      if (key === undefined && headers.key === undefined) return dispatch(opts, handler);
       new BearerCall(dispatch, opts, headers, handler, bearer).start(key);
       return true;
     };

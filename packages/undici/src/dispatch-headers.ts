@@ -3,25 +3,37 @@ import type { Dispatcher } from 'undici';
 /** Header values as undici accepts them in a plain object. */
 export type HeaderRecord = Record<string, string | string[]>;
 
+/** A dispatch's headers, split: the key header and `Authorization` apart, the rest in a new object. */
+export interface SplitHeaders {
+  /** Every header but the key header and `Authorization`. */
+  readonly rest: HeaderRecord;
+  /** The value of the key header, if any. */
+  readonly key: string | undefined;
+  /** The caller's own `Authorization`, if any: replaced by the bearer, kept for a call with no key. */
+  readonly authorization: string | string[] | undefined;
+}
+
+const NONE: SplitHeaders = Object.freeze({ rest: Object.freeze({}), key: undefined, authorization: undefined });
+
 /**
- * The headers of a dispatch as a new plain object, in any of the shapes
- * undici accepts (object, flat `[name, value, ...]` array, array of pairs,
- * `Headers` or another iterable of pairs). The header `named` (lower case)
- * is left out and its value returned apart.
+ * The headers of a dispatch, in any of the shapes undici accepts (object,
+ * flat `[name, value, ...]` array, array of pairs, `Headers` or another
+ * iterable of pairs), split in one pass into the header `keyHeader` (lower
+ * case), `Authorization`, and a new object of the rest.
  */
-export function copyHeaders(
-  headers: Dispatcher.DispatchOptions['headers'],
-  named: string,
-): { headers: HeaderRecord; namedValue: string | undefined } {
-  const copy: HeaderRecord = {};
-  let namedValue: string | undefined;
+export function splitHeaders(headers: Dispatcher.DispatchOptions['headers'], keyHeader: string): SplitHeaders {
+  if (headers === undefined || headers === null) return NONE;
+  const rest: HeaderRecord = {};
+  let key: string | undefined;
+  let authorization: string | string[] | undefined;
   const add = (name: string, value: unknown): void => {
     if (value === undefined || value === null) return;
+    const copied = Array.isArray(value) ? value.map(String) : String(value);
     const lower = name.toLowerCase();
-    if (lower === named) namedValue = String(value);
-    else copy[name] = Array.isArray(value) ? value.map(String) : String(value);
+    if (lower === keyHeader) key = String(value);
+    else if (lower === 'authorization') authorization = copied;
+    else rest[name] = copied;
   };
-  if (headers === undefined || headers === null) return { headers: copy, namedValue };
   if (Array.isArray(headers)) {
     if (Array.isArray(headers[0]))
       for (const [name, value] of headers as unknown as [string, string][]) add(name, value);
@@ -31,7 +43,7 @@ export function copyHeaders(
   } else {
     for (const [name, value] of Object.entries(headers)) add(name, value);
   }
-  return { headers: copy, namedValue };
+  return { rest, key, authorization };
 }
 
 /** The headers of a hop to another origin, or of a hop that no longer carries a body. */

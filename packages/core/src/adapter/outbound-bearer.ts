@@ -31,6 +31,9 @@ export interface OutboundBearerOptions<Call> {
   readonly key?: OutboundKey<Call>;
 }
 
+/** How many URL strings {@link OutboundBearer} remembers as allowed, so it parses each once. */
+const REMEMBERED_ORIGINS = 64;
+
 /** Redirects followed before giving up, as browsers and `cache.fetch` do. */
 export const MAX_REDIRECTS = 20;
 
@@ -42,6 +45,13 @@ export const MAX_REDIRECTS = 20;
 export class OutboundBearer<Call> {
   readonly #cache: TokenCache;
   readonly #key: OutboundKey<Call> | undefined;
+  /**
+   * Origin strings (as clients pass them, e.g. undici's `origin`) already
+   * found allowed, each with its canonical origin: the hot path then parses
+   * no URL. Only allowed strings are kept, and only so many, so callers
+   * cannot grow it without bound.
+   */
+  readonly #allowed = new Map<string, string>();
 
   /** @throws TypeError naming the bad option. */
   constructor(options: OutboundBearerOptions<Call>) {
@@ -77,8 +87,15 @@ export class OutboundBearer<Call> {
    * @throws OriginNotAllowedError for any other origin, TypeError for an invalid URL.
    */
   allowedOriginOf(url: string | URL): string {
+    if (typeof url === 'string') {
+      const known = this.#allowed.get(url);
+      if (known !== undefined) return known;
+    }
     const origin = typeof url === 'string' ? new URL(url).origin : url.origin;
     if (!this.#cache.isAllowedOrigin(origin)) throw new OriginNotAllowedError(origin);
+    // Only a bare origin is worth remembering: a full URL (path, query) rarely repeats.
+    if (typeof url === 'string' && url === origin && this.#allowed.size < REMEMBERED_ORIGINS)
+      this.#allowed.set(url, origin);
     return origin;
   }
 
