@@ -45,11 +45,18 @@ declare global {
 }
 `;
 
+/** The outbound client snippets: a cache and the key of the current user. */
+const outbound = `
+declare const cache: import('@refreshkit/core').TokenCache;
+declare const userId: string;
+`;
+
 /** Preludes by name, each prefixed with {@link app}. */
 export const PRELUDES: Readonly<Record<string, string>> = {
   'signed-in': app + signedIn,
   'core-imports': app + coreImports,
   'koa-app': app + koaApp,
+  outbound: app + outbound,
 };
 
 /** The prelude of a snippet with no marker. */
