@@ -7,6 +7,13 @@ runJsScenario({
   koa: require('@refreshkit/koa'),
   redis: require('@refreshkit/redis'),
   postgres: require('@refreshkit/postgres'),
+  clients: {
+    undici: require('undici'),
+    axios: require('axios'),
+    refreshkitUndici: require('@refreshkit/undici'),
+    refreshkitAxios: require('@refreshkit/axios'),
+    refreshkitGot: require('@refreshkit/got'),
+  },
 }).catch((error) => {
   console.error(error);
   process.exit(1);
