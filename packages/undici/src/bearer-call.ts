@@ -70,27 +70,46 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   /** Starts the call for `key`: checks the origin, then sends with the key's token. */
   start(key: string | Promise<string | undefined> | undefined): void {
     this.#handler.onRequestStart?.(this.#outer, {});
-    Promise.resolve(key)
-      .then((resolved) => {
-        if (this.#done) return;
-        if (resolved === undefined || resolved === '') return this.#sendWithoutBearer();
-        this.#key = resolved;
-        if (this.#first.origin === undefined)
-          throw new TypeError('The bearer interceptor needs an `origin` on each request');
-        this.#origin = this.#bearer.allowedOriginOf(String(this.#first.origin));
-        return this.#attemptWithToken();
-      })
-      .catch((error: unknown) => this.#fail(error as Error));
+    // A key known at once (the header, a fixed key) is used without a promise hop.
+    if (typeof key === 'object') key.then((resolved) => this.#begin(resolved), this.#onFailure);
+    else this.#begin(key);
   }
 
-  async #attemptWithToken(): Promise<void> {
+  #begin(key: string | undefined): void {
+    if (this.#done) return;
+    if (key === undefined || key === '') return this.#sendWithoutBearer();
+    try {
+      if (this.#first.origin === undefined)
+        throw new TypeError('The bearer interceptor needs an `origin` on each request');
+      this.#origin = this.#bearer.allowedOriginOf(String(this.#first.origin));
+    } catch (error) {
+      return this.#fail(error as Error);
+    }
+    this.#key = key;
+    this.#attemptWithToken();
+  }
+
+  /** Ends the call with a failure of the token path (bound once, passed to promises). */
+  readonly #onFailure = (error: unknown): void => this.#fail(error as Error);
+
+  #attemptWithToken(): void {
     this.#attempt++;
     this.#hops = 0;
     this.#bearerSent = true;
-    this.#token = await this.#bearer.token(this.#key);
-    if (this.#done) return;
-    this.#send({ ...this.#first, headers: { ...this.#headers.rest, authorization: `Bearer ${this.#token}` } });
+    let token: Promise<string>;
+    try {
+      token = this.#bearer.token(this.#key);
+    } catch (error) {
+      return this.#fail(error as Error); // a key the cache refuses at once
+    }
+    token.then(this.#sendWithToken, this.#onFailure);
   }
+
+  readonly #sendWithToken = (token: string): void => {
+    if (this.#done) return;
+    this.#token = token;
+    this.#send({ ...this.#first, headers: { ...this.#headers.rest, authorization: `Bearer ${token}` } });
+  };
 
   #sendWithoutBearer(): void {
     this.#bearerSent = false;
@@ -102,7 +121,12 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   #send(opts: Dispatcher.DispatchOptions): void {
     this.#current = opts;
     this.#mode = 'forward';
-    this.#dispatch(opts, this);
+    try {
+      this.#dispatch(opts, this);
+    } catch (error) {
+      // Runs inside promise callbacks: a throw here must end the call, not become an unhandled rejection.
+      this.#fail(error as Error);
+    }
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -142,10 +166,7 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     this.#outer.attach(undefined);
     if (this.#outer.aborted) return this.#fail(this.#outer.reason!);
     if (this.#mode === 'redirect') return this.#send(this.#next!);
-    this.#bearer
-      .invalidate(this.#key, this.#token)
-      .then(() => this.#attemptWithToken())
-      .catch((error: unknown) => this.#fail(error as Error));
+    this.#bearer.invalidate(this.#key, this.#token).then(() => this.#attemptWithToken(), this.#onFailure);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
