@@ -40,6 +40,29 @@ describe('@refreshkit/axios', () => {
     expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-user']);
   });
 
+  it('retries a 401 that an instance accepting every status resolves with, once', async () => {
+    const endpoint = new ScriptedEndpoint(Date.now);
+    const cache = new TokenCache({ endpoint, allowedOrigins: [api.origin] });
+    await cache.set('user', { accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: Date.now() + 3_600_000 });
+    const instance = axios.create({ baseURL: api.origin, validateStatus: () => true });
+    bearerInterceptors(instance, { cache, key: 'user' });
+    api.isValid = (token) => token !== 'access-0';
+    try {
+      expect((await instance.get('/me')).status).toBe(200);
+      api.isValid = () => false;
+      expect((await instance.get('/me')).status).toBe(401);
+    } finally {
+      api.isValid = () => true;
+    }
+    expect(api.seen.map((r) => r.authorization)).toEqual([
+      'Bearer access-0',
+      'Bearer access-1',
+      'Bearer access-1',
+      'Bearer access-2',
+    ]);
+    expect(endpoint.calls).toHaveLength(2);
+  });
+
   it('removes its interceptors with the function it returns', async () => {
     const instance = axios.create({ baseURL: api.origin, validateStatus: () => true });
     const eject = bearerInterceptors(instance, { cache: await cacheFor('user'), key: 'user' });

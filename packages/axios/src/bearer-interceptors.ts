@@ -94,7 +94,9 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
 
   const requestId = instance.interceptors.request.use(withBearer);
   const responseId = instance.interceptors.response.use(
-    async (response: AxiosResponse) => (await retried(response.config, response.status)) ?? response,
+    // Only a 401 costs a promise: every other response passes through as it came.
+    (response: AxiosResponse) =>
+      response.status === 401 ? retried(response.config, 401).then((again) => again ?? response) : response,
     async (error: AxiosError) => {
       const again = await retried(error?.config, error?.response?.status);
       if (again === undefined) throw error;
