@@ -1,5 +1,6 @@
 import { KEY_HEADER, OutboundBearer, isReplayableBody, type OutboundBearerOptions } from '@refreshkit/core/adapter';
 import type { AxiosError, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
+import { fullPathOf } from './full-path.js';
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -65,7 +66,7 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
     config.headers.delete(KEY_HEADER);
     const key = await bearer.keyOf(config, typeof named === 'string' ? named : undefined);
     if (key === undefined || key === '') return config;
-    const origin = bearer.allowedOriginOf(instance.getUri(config));
+    const origin = bearer.allowedOriginOf(fullPathOf(config));
     const signal = config.signal instanceof AbortSignal ? config.signal : undefined;
     const token = await bearer.token(key, signal);
     config.headers.set('Authorization', `Bearer ${token}`);
