@@ -39,4 +39,5 @@ export const registry: readonly RegistryEntry[] = [
   { id: 'mass-expiry', load: async () => (await import('./mass-expiry.js')).massExpiry },
   { id: 'heap-per-key', load: async () => (await import('./heap-per-key.js')).heapPerKey },
   { id: 'sweep', load: async () => (await import('./sweep.js')).sweep },
+  { id: 'client-throughput', load: async () => (await import('./client-throughput.js')).clientThroughput },
 ];

@@ -10,6 +10,13 @@ runJsScenario({
   redis: require('@refreshkit/redis'),
   postgres: require('@refreshkit/postgres'),
   opentelemetry: require('@refreshkit/opentelemetry'),
+  clients: {
+    undici: require('undici'),
+    axios: require('axios'),
+    refreshkitUndici: require('@refreshkit/undici'),
+    refreshkitAxios: require('@refreshkit/axios'),
+    refreshkitGot: require('@refreshkit/got'),
+  },
 }).catch((error) => {
   console.error(error);
   process.exit(1);

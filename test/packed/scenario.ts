@@ -17,6 +17,11 @@ import { freshTokens as koaTokens } from '@refreshkit/koa';
 import { instrument } from '@refreshkit/opentelemetry';
 import { POSTGRES_SCHEMA_SQL, PostgresTokenStore } from '@refreshkit/postgres';
 import { RedisTokenStore } from '@refreshkit/redis';
+import { bearerInterceptors } from '@refreshkit/axios';
+import { bearerHooks } from '@refreshkit/got';
+import { bearerInterceptor, KEY_HEADER } from '@refreshkit/undici';
+import axios from 'axios';
+import { Agent, request } from 'undici';
 
 function check(condition: boolean, what: string): void {
   if (!condition) throw new Error(`packed scenario failed: ${what}`);
@@ -144,6 +149,22 @@ async function main(): Promise<void> {
   const postgres = new PostgresTokenStore({ pool: 'postgres://app@127.0.0.1:1/none', table: 'tokens' });
   check(POSTGRES_SCHEMA_SQL.includes('CREATE TABLE IF NOT EXISTS refreshkit_tokens'), 'the schema SQL is exported');
   await postgres.close();
+
+  // The outbound clients, typed as an app writes them. got is ESM only: its
+  // hooks are built here in every mode, and sent with in the JavaScript scenarios.
+  const [api, apiOrigin] = await listen((req, res) => res.end(req.headers.authorization ?? 'none'));
+  const outbound = new TokenCache({ endpoint, allowedOrigins: [apiOrigin] });
+  await outbound.set('user-3', { accessToken: 'a9', refreshToken: 'r9', expiresAt: Date.now() + 3_600_000 });
+  const agent = new Agent();
+  const dispatcher = agent.compose(bearerInterceptor({ cache: outbound }));
+  const viaUndici = await request(`${apiOrigin}/me`, { dispatcher, headers: { [KEY_HEADER]: 'user-3' } });
+  check((await viaUndici.body.text()) === 'Bearer a9', 'undici sends the bearer');
+  const instance = axios.create({ baseURL: apiOrigin });
+  bearerInterceptors(instance, { cache: outbound, key: () => 'user-3' });
+  check((await instance.get<string>('/me', { responseType: 'text' })).data === 'Bearer a9', 'axios sends the bearer');
+  check(Array.isArray(bearerHooks({ cache: outbound }).hooks?.beforeRequest), 'got hooks are built');
+  await agent.close();
+  api.close();
   tokenServer.close();
   console.log('packed scenario passed');
 }

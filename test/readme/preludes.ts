@@ -73,6 +73,10 @@ declare const keyVault: { current(): Promise<import('@refreshkit/core').PrivateJ
 /** A cache made as in the quick starts. */
 const cache = `
 declare const cache: import('@refreshkit/core').TokenCache;
+/** The outbound client snippets: a cache and the key of the current user. */
+const outbound = `
+declare const cache: import('@refreshkit/core').TokenCache;
+declare const userId: string;
 `;
 
 /** Preludes by name, each prefixed with {@link app}. */
@@ -84,6 +88,7 @@ export const PRELUDES: Readonly<Record<string, string>> = {
   'client-auth': app + clientAuth,
   'fastify-app': app + fastifyApp,
   'hono-app': app + honoApp,
+  outbound: app + outbound,
 };
 
 /** The prelude of a snippet with no marker. */

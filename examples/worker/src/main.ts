@@ -1,12 +1,13 @@
 // Runs the worker against an embedded authorization server and API:
-// `pnpm --filter @refreshkit/example-worker start`.
+// `pnpm --filter @refreshkit/example-worker start` (through `cache.fetch`),
+// or `... start --undici` (through undici `request` and @refreshkit/undici).
 import { AuthorizationServer, ProtectedApi, sandboxCache } from '@refreshkit/example-sandbox';
-import { runJobs } from './worker.js';
+import { runJobs, runUndiciJobs } from './worker.js';
 
 const authorizationServer = await AuthorizationServer.start({ accessTokenTtlSeconds: 3 });
 const api = await ProtectedApi.start(authorizationServer);
 const cache = sandboxCache(authorizationServer, api.origin, { grant: 'client_credentials' });
-const results = await runJobs({
+const results = await (process.argv.includes('--undici') ? runUndiciJobs : runJobs)({
   cache,
   identity: 'nightly-report',
   url: `${api.origin}/me`,

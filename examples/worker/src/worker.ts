@@ -45,3 +45,5 @@ export async function runJobs(options: WorkerOptions): Promise<JobResult[]> {
   }
   return results;
 }
+
+export { runUndiciJobs, type UndiciWorkerOptions } from './undici-worker.js';

@@ -7,3 +7,13 @@
 export { RequestTokens, type KeyResolver } from './request-tokens.js';
 export { TokensUnavailableError, tokensUnavailableFrom } from './tokens-unavailable.js';
 export { validateFreshTokensOptions, type FreshTokensOptions } from './fresh-tokens-options.js';
+export {
+  OutboundBearer,
+  KEY_HEADER,
+  MAX_REDIRECTS,
+  isReplayableBody,
+  isFollowedRedirect,
+  methodAfterRedirect,
+  type OutboundKey,
+  type OutboundBearerOptions,
+} from './outbound-bearer.js';

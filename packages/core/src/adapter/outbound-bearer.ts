@@ -1,0 +1,156 @@
+import { OriginNotAllowedError } from '../errors.js';
+import type { TokenCache } from '../token-cache.js';
+import { invalid } from '../validate.js';
+
+/**
+ * The request header that names the key of one outbound call, for every
+ * client adapter (`@refreshkit/undici`, `@refreshkit/axios`,
+ * `@refreshkit/got`). The adapter consumes it: it is never sent.
+ */
+export const KEY_HEADER = 'x-refreshkit-key';
+
+/**
+ * Where an outbound client adapter takes the key of a call from when the
+ * call names none in {@link KEY_HEADER}: one key for every call (a worker's
+ * service identity), or a function of the call's options (`Call` is the
+ * client's own request options). `undefined` from the function means the
+ * call carries no bearer and is sent untouched.
+ */
+export type OutboundKey<Call> = string | ((call: Call) => string | undefined | Promise<string | undefined>);
+
+/** Options shared by every outbound client adapter. */
+export interface OutboundBearerOptions<Call> {
+  /** The cache that holds the tokens, and whose `allowedOrigins` the bearer may go to. Required. */
+  readonly cache: TokenCache;
+  /**
+   * The key of calls that name none in {@link KEY_HEADER}. Without it, only
+   * calls with that header carry a bearer.
+   *
+   * @default undefined
+   */
+  readonly key?: OutboundKey<Call>;
+}
+
+/** How many URL strings {@link OutboundBearer} remembers as allowed, so it parses each once. */
+const REMEMBERED_ORIGINS = 64;
+
+/** Redirects followed before giving up, as browsers and `cache.fetch` do. */
+export const MAX_REDIRECTS = 20;
+
+/**
+ * What the outbound client adapters share, so each keeps the guarantees of
+ * `cache.fetch` the same way: which key a call uses, whether its final URL
+ * may get the bearer, and whether a 401 earns one refresh and one retry.
+ */
+export class OutboundBearer<Call> {
+  readonly #cache: TokenCache;
+  readonly #key: OutboundKey<Call> | undefined;
+  /**
+   * Origin strings (as clients pass them, e.g. undici's `origin`) already
+   * found allowed, each with its canonical origin: the hot path then parses
+   * no URL. Only allowed strings are kept, and only so many, so callers
+   * cannot grow it without bound.
+   */
+  readonly #allowed = new Map<string, string>();
+
+  /** @throws TypeError naming the bad option. */
+  constructor(options: OutboundBearerOptions<Call>) {
+    if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+    const { cache, key } = options;
+    if (
+      typeof cache?.getAccessToken !== 'function' ||
+      typeof cache.invalidate !== 'function' ||
+      typeof cache.isAllowedOrigin !== 'function'
+    ) {
+      throw invalid('cache', 'a TokenCache', cache);
+    }
+    if (key !== undefined && typeof key !== 'function' && (typeof key !== 'string' || key === '')) {
+      throw invalid('key', 'a non-empty string or a function of the call', key);
+    }
+    this.#cache = cache;
+    this.#key = key;
+  }
+
+  /**
+   * The key of a call: the one it names (the value of {@link KEY_HEADER}),
+   * else the installed `key`. `undefined` (or `''`) means no bearer.
+   */
+  keyOf(call: Call, named: string | undefined): string | undefined | Promise<string | undefined> {
+    if (named !== undefined && named !== '') return named;
+    const key = this.#key;
+    return typeof key === 'function' ? key(call) : key;
+  }
+
+  /**
+   * The origin of `url` when the cache may send the bearer there.
+   *
+   * @throws OriginNotAllowedError for any other origin, TypeError for an invalid URL.
+   */
+  allowedOriginOf(url: string | URL): string {
+    if (typeof url === 'string') {
+      const known = this.#allowed.get(url);
+      if (known !== undefined) return known;
+    }
+    const origin = typeof url === 'string' ? new URL(url).origin : url.origin;
+    if (!this.#cache.isAllowedOrigin(origin)) throw new OriginNotAllowedError(origin);
+    // Only a bare origin is worth remembering: a full URL (path, query) rarely repeats.
+    if (typeof url === 'string' && url === origin && this.#allowed.size < REMEMBERED_ORIGINS)
+      this.#allowed.set(url, origin);
+    return origin;
+  }
+
+  /** The fresh access token of `key`; token failures reject with the core's typed errors. */
+  token(key: string, signal?: AbortSignal): Promise<string> {
+    return this.#cache.getAccessToken(key, signal ? { signal } : undefined);
+  }
+
+  /**
+   * Whether a response earns one refresh and one retry: a 401 to the first
+   * attempt, answered by the origin the bearer was sent to, for a body that
+   * can be sent again.
+   */
+  shouldRetry(status: number, attempt: number, bearerSent: boolean, replayable: boolean): boolean {
+    return status === 401 && attempt === 1 && bearerSent && replayable;
+  }
+
+  /**
+   * Marks `token` as unusable, only if it is still the current token of
+   * `key`: N calls that got a 401 for the same token cause one refresh.
+   */
+  async invalidate(key: string, token: string): Promise<void> {
+    await this.#cache.invalidate(key, token);
+  }
+}
+
+/**
+ * Whether a request body can be sent twice (for a 401 retry or a 307/308
+ * redirect). Streams, async iterables and iterators are read once; strings,
+ * bytes, `URLSearchParams`, `Blob`, `FormData` and plain objects a client
+ * serialises can be sent again.
+ */
+export function isReplayableBody(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return true;
+  const candidate = body as Record<string | symbol, unknown>;
+  return !(
+    typeof candidate.pipe === 'function' ||
+    typeof candidate.getReader === 'function' ||
+    typeof candidate[Symbol.asyncIterator] === 'function' ||
+    (typeof candidate.next === 'function' && typeof candidate[Symbol.iterator] === 'function')
+  );
+}
+
+/**
+ * The method of the hop that follows a redirect with `status`: a 301, 302 or
+ * 303 turns a request other than GET or HEAD into a GET without a body (as
+ * browsers and `cache.fetch` do); a 307 or 308 keeps method and body.
+ */
+export function methodAfterRedirect(status: number, method: string): { method: string; dropsBody: boolean } {
+  const upper = method.toUpperCase();
+  if (status === 307 || status === 308 || upper === 'GET' || upper === 'HEAD') return { method, dropsBody: false };
+  return { method: 'GET', dropsBody: true };
+}
+
+/** Whether `status` is a redirect a client follows (with a `Location`). */
+export function isFollowedRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}

@@ -1,0 +1,221 @@
+import {
+  isFollowedRedirect,
+  isReplayableBody,
+  MAX_REDIRECTS,
+  methodAfterRedirect,
+  type OutboundBearer,
+} from '@refreshkit/core/adapter';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { withoutHeaders, type HeaderRecord, type SplitHeaders } from './dispatch-headers.js';
+import { OuterController } from './outer-controller.js';
+
+/** What happens to the response now arriving. */
+type Mode = 'forward' | 'redirect' | 'retry';
+
+/** Headers that must not follow a request to another origin. */
+const isCredentialHeader = (name: string): boolean =>
+  name === 'authorization' || name === 'cookie' || name === 'proxy-authorization';
+/** Headers that describe a body, dropped with it, and `host`, which names the old origin. */
+const isBodyOrHostHeader = (name: string): boolean => name.startsWith('content-') || name === 'host';
+
+/**
+ * One call through the bearer interceptor: it waits for the key's token,
+ * sends the request with it, follows redirects by hand (the bearer only
+ * while on the checked origin), and after a 401 to the bearer invalidates
+ * that token and sends the request once more. The caller's handler sees one
+ * request start and one response: the final one.
+ */
+export class BearerCall implements Dispatcher.DispatchHandler {
+  readonly #dispatch: Dispatcher.Dispatch;
+  readonly #handler: Dispatcher.DispatchHandler;
+  readonly #bearer: OutboundBearer<Dispatcher.DispatchOptions>;
+  readonly #outer: OuterController;
+  readonly #first: Dispatcher.DispatchOptions;
+  /** The caller's headers, split from its own Authorization and the key header. */
+  readonly #headers: SplitHeaders;
+  readonly #replayable: boolean;
+  #key = '';
+  #origin = '';
+  #token = '';
+  #attempt = 0;
+  #hops = 0;
+  /** The options of the request on the wire. */
+  #current: Dispatcher.DispatchOptions;
+  #bearerSent = true;
+  #mode: Mode = 'forward';
+  /** The options of the next hop, when the response now arriving is a redirect being followed. */
+  #next: Dispatcher.DispatchOptions | undefined;
+  #done = false;
+
+  constructor(
+    dispatch: Dispatcher.Dispatch,
+    opts: Dispatcher.DispatchOptions,
+    headers: SplitHeaders,
+    handler: Dispatcher.DispatchHandler,
+    bearer: OutboundBearer<Dispatcher.DispatchOptions>,
+  ) {
+    this.#dispatch = dispatch;
+    this.#handler = handler;
+    this.#bearer = bearer;
+    this.#first = opts;
+    this.#current = opts;
+    this.#headers = headers;
+    this.#replayable = isReplayableBody(opts.body);
+    // An abort while no request is on the wire ends the call at once; a token
+    // still on its way is then dropped (the cache keeps it for other calls).
+    this.#outer = new OuterController((reason) => this.#fail(reason));
+  }
+
+  /** Starts the call for `key`: checks the origin, then sends with the key's token. */
+  start(key: string | Promise<string | undefined> | undefined): void {
+    this.#handler.onRequestStart?.(this.#outer, {});
+    // A key known at once (the header, a fixed key) is used without a promise hop.
+    if (typeof key === 'object') key.then((resolved) => this.#begin(resolved), this.#onFailure);
+    else this.#begin(key);
+  }
+
+  #begin(key: string | undefined): void {
+    if (this.#done) return;
+    if (key === undefined || key === '') return this.#sendWithoutBearer();
+    try {
+      if (this.#first.origin === undefined)
+        throw new TypeError('The bearer interceptor needs an `origin` on each request');
+      this.#origin = this.#bearer.allowedOriginOf(String(this.#first.origin));
+    } catch (error) {
+      return this.#fail(error as Error);
+    }
+    this.#key = key;
+    this.#attemptWithToken();
+  }
+
+  /** Ends the call with a failure of the token path (bound once, passed to promises). */
+  readonly #onFailure = (error: unknown): void => this.#fail(error as Error);
+
+  #attemptWithToken(): void {
+    this.#attempt++;
+    this.#hops = 0;
+    this.#bearerSent = true;
+    let token: Promise<string>;
+    try {
+      token = this.#bearer.token(this.#key);
+    } catch (error) {
+      return this.#fail(error as Error); // a key the cache refuses at once
+    }
+    token.then(this.#sendWithToken, this.#onFailure);
+  }
+
+  readonly #sendWithToken = (token: string): void => {
+    if (this.#done) return;
+    this.#token = token;
+    this.#send({ ...this.#first, headers: { ...this.#headers.rest, authorization: `Bearer ${token}` } });
+  };
+
+  #sendWithoutBearer(): void {
+    this.#bearerSent = false;
+    this.#attempt = 2; // nothing to retry without a bearer
+    const { rest, authorization } = this.#headers;
+    this.#send({ ...this.#first, headers: authorization === undefined ? rest : { ...rest, authorization } });
+  }
+
+  #send(opts: Dispatcher.DispatchOptions): void {
+    this.#current = opts;
+    this.#mode = 'forward';
+    try {
+      this.#dispatch(opts, this);
+    } catch (error) {
+      // Runs inside promise callbacks: a throw here must end the call, not become an unhandled rejection.
+      this.#fail(error as Error);
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#outer.attach(controller);
+  }
+
+  onRequestUpgrade(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestUpgrade']>>[3],
+  ): void {
+    this.#handler.onRequestUpgrade?.(this.#outer, statusCode, headers, socket);
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    this.#mode = this.#decide(statusCode, headers);
+    if (this.#mode === 'forward') this.#handler.onResponseStart?.(this.#outer, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#mode === 'forward') this.#handler.onResponseData?.(this.#outer, chunk);
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    if (this.#mode === 'forward') {
+      this.#done = true;
+      this.#handler.onResponseEnd?.(this.#outer, trailers);
+      return;
+    }
+    // The swallowed response is over; until the next request starts, an abort ends the call itself.
+    this.#outer.attach(undefined);
+    if (this.#outer.aborted) return this.#fail(this.#outer.reason!);
+    if (this.#mode === 'redirect') return this.#send(this.#next!);
+    this.#bearer.invalidate(this.#key, this.#token).then(() => this.#attemptWithToken(), this.#onFailure);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#fail(error);
+  }
+
+  #decide(status: number, headers: IncomingHttpHeaders): Mode {
+    const location = isFollowedRedirect(status) ? headers.location : undefined;
+    if (typeof location === 'string') {
+      const keepsMethod = status === 307 || status === 308;
+      if (this.#hops < MAX_REDIRECTS && (!keepsMethod || this.#replayable)) {
+        this.#next = this.#hopTo(status, location);
+        return 'redirect';
+      }
+      return 'forward';
+    }
+    if (this.#bearer.shouldRetry(status, this.#attempt, this.#bearerSent, this.#replayable)) return 'retry';
+    return 'forward';
+  }
+
+  /** The request that follows a redirect: the bearer only on the checked origin, never a credential elsewhere. */
+  #hopTo(status: number, location: string): Dispatcher.DispatchOptions {
+    this.#hops++;
+    const current = this.#current;
+    const url = new URL(location, new URL(current.path, String(current.origin)));
+    const { method, dropsBody } = methodAfterRedirect(status, current.method);
+    let headers = current.headers as HeaderRecord;
+    if (dropsBody) headers = withoutHeaders(headers, isBodyOrHostHeader);
+    if (url.origin !== this.#origin) {
+      headers = withoutHeaders(headers, (name) => isCredentialHeader(name) || name === 'host');
+      this.#bearerSent = false;
+    } else if (this.#bearerSent) {
+      headers = { ...headers, authorization: `Bearer ${this.#token}` };
+    }
+    return {
+      ...current,
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      query: undefined,
+      method: method as Dispatcher.HttpMethod,
+      body: dropsBody ? null : current.body,
+      headers,
+    };
+  }
+
+  /** Ends the call with `error`, once. */
+  #fail(error: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#handler.onResponseError?.(this.#outer, error);
+  }
+}

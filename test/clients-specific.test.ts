@@ -1,0 +1,102 @@
+// What one client adapter does beyond the shared conformance suite: the
+// ways each client builds URLs, passes keys and is installed.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import axios from 'axios';
+import got from 'got';
+import { Agent, request } from 'undici';
+import { OriginNotAllowedError, TokenCache } from '@refreshkit/core';
+import { bearerInterceptors } from '@refreshkit/axios';
+import { bearerHooks } from '@refreshkit/got';
+import { bearerInterceptor } from '@refreshkit/undici';
+import { ApiServer } from './support/api-server.js';
+import { ScriptedEndpoint } from './support/scripted-endpoint.js';
+
+let api: ApiServer;
+let foreign: ApiServer;
+beforeAll(async () => {
+  [api, foreign] = await Promise.all([ApiServer.start(), ApiServer.start()]);
+});
+afterAll(() => Promise.all([api.close(), foreign.close()]));
+beforeEach(() => {
+  api.seen.length = 0;
+  foreign.seen.length = 0;
+});
+
+async function cacheFor(...keys: string[]): Promise<TokenCache> {
+  const cache = new TokenCache({ endpoint: new ScriptedEndpoint(Date.now), allowedOrigins: [api.origin] });
+  for (const key of keys) {
+    await cache.set(key, { accessToken: `access-${key}`, refreshToken: 'refresh', expiresAt: Date.now() + 3_600_000 });
+  }
+  return cache;
+}
+
+describe('@refreshkit/axios', () => {
+  it('checks the URL axios builds: an absolute url over an allowed baseURL is refused', async () => {
+    const instance = axios.create({ baseURL: api.origin });
+    bearerInterceptors(instance, { cache: await cacheFor('user'), key: 'user' });
+    await expect(instance.get(`${foreign.origin}/me`)).rejects.toBeInstanceOf(OriginNotAllowedError);
+    expect(foreign.seen).toHaveLength(0);
+    await instance.get('/me', { params: { q: 'x' } });
+    expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-user']);
+  });
+
+  it('retries a 401 that an instance accepting every status resolves with, once', async () => {
+    const endpoint = new ScriptedEndpoint(Date.now);
+    const cache = new TokenCache({ endpoint, allowedOrigins: [api.origin] });
+    await cache.set('user', { accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: Date.now() + 3_600_000 });
+    const instance = axios.create({ baseURL: api.origin, validateStatus: () => true });
+    bearerInterceptors(instance, { cache, key: 'user' });
+    api.isValid = (token) => token !== 'access-0';
+    try {
+      expect((await instance.get('/me')).status).toBe(200);
+      api.isValid = () => false;
+      expect((await instance.get('/me')).status).toBe(401);
+    } finally {
+      api.isValid = () => true;
+    }
+    expect(api.seen.map((r) => r.authorization)).toEqual([
+      'Bearer access-0',
+      'Bearer access-1',
+      'Bearer access-1',
+      'Bearer access-2',
+    ]);
+    expect(endpoint.calls).toHaveLength(2);
+  });
+
+  it('removes its interceptors with the function it returns', async () => {
+    const instance = axios.create({ baseURL: api.origin, validateStatus: () => true });
+    const eject = bearerInterceptors(instance, { cache: await cacheFor('user'), key: 'user' });
+    eject();
+    await instance.get('/me');
+    expect(api.seen.map((r) => r.authorization)).toEqual([undefined]);
+  });
+});
+
+describe('@refreshkit/got', () => {
+  it("resolves the key from the call's context", async () => {
+    const hooks = bearerHooks({
+      cache: await cacheFor('alice', 'bob'),
+      key: (options) => (options.context as { user?: string }).user,
+    });
+    const client = got.extend({ prefixUrl: api.origin, retry: { limit: 0 } }, hooks);
+    await client.get('me', { context: { user: 'alice' } });
+    await client.get('me', { context: { user: 'bob' } });
+    expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-alice', 'Bearer access-bob']);
+  });
+});
+
+describe('@refreshkit/undici', () => {
+  it("keeps the caller's own Authorization on a call whose asynchronous resolver names no key", async () => {
+    const agent = new Agent();
+    const dispatcher = agent.compose(
+      bearerInterceptor({ cache: await cacheFor('user'), key: () => Promise.resolve(undefined) }),
+    );
+    try {
+      const { body } = await request(`${foreign.origin}/me`, { dispatcher, headers: { authorization: 'Bearer own' } });
+      await body.dump();
+      expect(foreign.seen.map((r) => r.authorization)).toEqual(['Bearer own']);
+    } finally {
+      await agent.close();
+    }
+  });
+});
