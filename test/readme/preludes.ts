@@ -73,6 +73,8 @@ declare const keyVault: { current(): Promise<import('@refreshkit/core').PrivateJ
 /** A cache made as in the quick starts. */
 const cache = `
 declare const cache: import('@refreshkit/core').TokenCache;
+`;
+
 /** The outbound client snippets: a cache and the key of the current user. */
 const outbound = `
 declare const cache: import('@refreshkit/core').TokenCache;
