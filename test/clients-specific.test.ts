@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import axios from 'axios';
 import got from 'got';
+import { inspect } from 'node:util';
 import { Agent, request } from 'undici';
 import { OriginNotAllowedError, TokenCache } from '@refreshkit/core';
 import { bearerInterceptors } from '@refreshkit/axios';
@@ -99,4 +100,40 @@ describe('@refreshkit/undici', () => {
       await agent.close();
     }
   });
+});
+
+describe('client errors', () => {
+  // Callers log the errors their client throws; a bearer sent by refreshkit
+  // must not be readable there (the clients keep the headers they sent).
+  const clients = {
+    axios: async (cache: TokenCache) => {
+      const instance = axios.create({ baseURL: api.origin });
+      bearerInterceptors(instance, { cache, key: 'user' });
+      return instance.get('/me').catch((error: unknown) => error);
+    },
+    got: async (cache: TokenCache) =>
+      got
+        .extend({ prefixUrl: api.origin, retry: { limit: 0 } }, bearerHooks({ cache, key: 'user' }))
+        .get('me')
+        .catch((error: unknown) => error),
+  };
+
+  it.each(Object.keys(clients) as (keyof typeof clients)[])(
+    '%s: the error of a call refused after its retry shows no bearer in inspect or JSON',
+    async (name) => {
+      const cache = await cacheFor('user');
+      api.isValid = () => false;
+      let error: unknown;
+      try {
+        error = await clients[name](cache);
+      } finally {
+        api.isValid = () => true;
+      }
+      expect(error).toBeInstanceOf(Error);
+      expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-user', 'Bearer access-1']);
+      for (const shown of [inspect(error), inspect(error, { depth: 4 }), JSON.stringify(error) ?? '']) {
+        expect(shown).not.toMatch(/access-(user|1)/);
+      }
+    },
+  );
 });

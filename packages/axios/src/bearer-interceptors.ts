@@ -100,7 +100,7 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
       response.status === 401 ? retried(response.config, 401).then((again) => again ?? response) : response,
     async (error: AxiosError) => {
       const again = await retried(error?.config, error?.response?.status);
-      if (again === undefined) throw error;
+      if (again === undefined) throw withoutBearer(error, states);
       return again;
     },
   );
@@ -108,6 +108,26 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
     instance.interceptors.request.eject(requestId);
     instance.interceptors.response.eject(responseId);
   };
+}
+
+/**
+ * Hides the bearer a failed call sent from the error the caller gets, which
+ * applications log: axios keeps the request config (its headers) and the
+ * Node request (its raw header block) on the error and on its response.
+ * The config's `Authorization` is masked, and the requests stay readable
+ * but no longer enumerable, so `inspect` and `JSON.stringify` skip them.
+ * Errors of calls that carried no bearer of ours are left as they are.
+ */
+function withoutBearer(error: AxiosError, states: WeakMap<object, BearerState>): AxiosError {
+  const config = error?.config;
+  if (config === undefined || !states.has(config)) return error;
+  config.headers.set('Authorization', 'Bearer [REDACTED]');
+  for (const holder of [error, error.response]) {
+    if (holder?.request !== undefined) {
+      Object.defineProperty(holder, 'request', { value: holder.request, enumerable: false, writable: true });
+    }
+  }
+  return error;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { KEY_HEADER, OutboundBearer, isReplayableBody, type OutboundBearerOptions } from '@refreshkit/core/adapter';
-import type { AfterResponseHook, BeforeRedirectHook, BeforeRequestHook, ExtendOptions } from 'got';
+import type { AfterResponseHook, BeforeErrorHook, BeforeRedirectHook, BeforeRequestHook, ExtendOptions } from 'got';
 
 /** got's options of one request, as its hooks see them. */
 type RequestOptions = Parameters<BeforeRequestHook>[0];
@@ -15,7 +15,6 @@ export type BearerHooksOptions = OutboundBearerOptions<RequestOptions>;
 interface BearerState {
   readonly key: string;
   readonly origin: string;
-  token: string;
   attempt: 1 | 2;
   /** Set after a 401: the retry must get a fresh token first. */
   needsToken: boolean;
@@ -24,6 +23,13 @@ interface BearerState {
 }
 
 const STATE = Symbol('refreshkit.bearer');
+
+/**
+ * The token each call's state last sent. Kept beside the state, not in it:
+ * got's errors carry the options, and so the context, which applications
+ * log.
+ */
+const tokens = new WeakMap<BearerState, string>();
 
 function stateOf(options: { readonly context: object }): BearerState | undefined {
   return (options.context as Record<symbol, BearerState | undefined>)[STATE];
@@ -64,22 +70,24 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
     if (key === undefined || key === '') return;
     const origin = bearer.allowedOriginOf(request.url as URL | string);
     const token = await bearer.token(key, request.signal);
-    const created: BearerState = { key, origin, token, attempt: 1, needsToken: false, bearerSent: true };
+    const created: BearerState = { key, origin, attempt: 1, needsToken: false, bearerSent: true };
+    tokens.set(created, token);
     (request.context as Record<symbol, BearerState>)[STATE] = created;
     applyBearer(request, created, token);
   };
 
   async function freshToken(state: BearerState, request: RequestOptions): Promise<string> {
-    if (!state.needsToken) return state.token;
-    state.token = await bearer.token(state.key, request.signal);
+    if (!state.needsToken) return tokens.get(state)!;
+    const token = await bearer.token(state.key, request.signal);
+    tokens.set(state, token);
     state.needsToken = false;
     state.bearerSent = true;
-    return state.token;
+    return token;
   }
 
   const beforeRedirect: BeforeRedirectHook = (request) => {
     const state = stateOf(request);
-    if (state !== undefined) applyBearer(request, state, state.token);
+    if (state !== undefined) applyBearer(request, state, tokens.get(state)!);
   };
 
   const afterResponse: AfterResponseHook = async (response, retryWithMergedOptions) => {
@@ -91,14 +99,29 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
     ) {
       return response;
     }
-    await bearer.invalidate(state.key, state.token);
+    await bearer.invalidate(state.key, tokens.get(state)!);
     state.attempt = 2;
     state.needsToken = true;
     return retryWithMergedOptions({});
   };
 
+  // The error the caller gets (and logs) carries the options it was sent
+  // with: the bearer there is masked.
+  const beforeError: BeforeErrorHook = (error) => {
+    const headers = error.options?.headers;
+    if (headers !== undefined && stateOf(error.options) !== undefined && headers.authorization !== undefined) {
+      headers.authorization = 'Bearer [REDACTED]';
+    }
+    return error;
+  };
+
   return {
-    hooks: { beforeRequest: [beforeRequest], beforeRedirect: [beforeRedirect], afterResponse: [afterResponse] },
+    hooks: {
+      beforeRequest: [beforeRequest],
+      beforeRedirect: [beforeRedirect],
+      afterResponse: [afterResponse],
+      beforeError: [beforeError],
+    },
   };
 }
 
