@@ -62,6 +62,11 @@ function optionsFingerprint(issuer: string, options: DiscoverOptions): string {
     .filter(([name, value]) => value !== undefined && name !== 'metadataMaxAgeMs')
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([name, value]) => {
+      // A DPoP key by identity, like `clientKey`: JSON would make every CryptoKeyPair look alike.
+      if (name === 'dpop') {
+        const key = (value as { key?: object }).key;
+        return `dpop=${key === undefined ? 'generated' : `#${identityOf(key)}`}`;
+      }
       const byIdentity = typeof value === 'function' || name === 'clientKey';
       return `${name}=${byIdentity ? `#${identityOf(value as object)}` : JSON.stringify(value)}`;
     });
