@@ -24,7 +24,7 @@ let rsa: PrivateJwk;
 let pair: CryptoKeyPair;
 /** The private members of every DPoP key: none may ever surface, not even in a proof. */
 let keySentinels: string[];
-/** Every DPoP proof sent, scanned for key material too. */
+/** Every DPoP proof sent, header and payload decoded, scanned for key material too. */
 const proofs: string[] = [];
 
 beforeAll(async () => {
@@ -71,7 +71,10 @@ function expectNone(sentinels: readonly string[], values: unknown[]): void {
 /** Records every proof sent (token endpoint and API), then sends the request. */
 const recording: typeof globalThis.fetch = (input, init) => {
   const proof = new Headers(init?.headers).get('dpop');
-  if (proof !== null) proofs.push(proof);
+  if (proof !== null) {
+    const [header, payload] = proof.split('.').map((part) => Buffer.from(part, 'base64url').toString());
+    proofs.push(`${header} ${payload}`);
+  }
   return globalThis.fetch(input, init);
 };
 
