@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import {
+  DiscoveryError,
   DpopKeyMismatchError,
   MemoryStore,
   OAuth2Endpoint,
@@ -270,5 +271,37 @@ describe('DPoP against oidc-provider', () => {
     expect(sent.calls.get('/three') ?? 0).toBe(apiCalls);
     expect(sent.calls.get('/token')).toBe(1);
     await Promise.all([first.close(), second.close(), stranger.close()]);
+  });
+
+  it('discovery checks the DPoP key against dpop_signing_alg_values_supported, and refuses a provider without DPoP', async () => {
+    const endpoint = await OAuth2Endpoint.discover(server.issuer, {
+      clientId: 'service',
+      clientSecret: CLIENT_SECRET,
+      dpop: { key },
+    });
+    expect(await endpoint.clientCredentials()).toMatchObject({ tokenType: 'dpop', dpopJkt: jktOf(key) });
+
+    const { privateJwk: rsa } = await generateClientKey('RS256', 'rsa-dpop');
+    const refused = await OAuth2Endpoint.discover(server.issuer, {
+      clientId: 'service',
+      clientSecret: CLIENT_SECRET,
+      dpop: { key: rsa },
+    }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(DiscoveryError);
+    expect(refused).toMatchObject({ reason: 'unsupported_dpop' });
+    expect((refused as Error).message).toMatch(/not `RS256`: use a DPoP key of a supported algorithm/);
+
+    const withoutDpop = await ClientAuthServer.start({ clients, dPoP: { enabled: false } });
+    try {
+      const error = await OAuth2Endpoint.discover(withoutDpop.issuer, {
+        clientId: 'service',
+        clientSecret: CLIENT_SECRET,
+        dpop: {},
+      }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'DiscoveryError', reason: 'unsupported_dpop' });
+      expect((error as Error).message).toMatch(/does not advertise DPoP/);
+    } finally {
+      await withoutDpop.close();
+    }
   });
 });

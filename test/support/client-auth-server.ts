@@ -24,7 +24,7 @@ export interface ClientAuthServerOptions {
   /** `enabledJWA.clientAuthSigningAlgValues` of oidc-provider. */
   readonly signingAlgorithms?: readonly string[];
   /** `features.dPoP` of oidc-provider (without it, its defaults: DPoP accepted, no nonces). A 32-byte `nonceSecret` turns nonces on. */
-  readonly dPoP?: { readonly nonceSecret?: Uint8Array; readonly requireNonce?: boolean };
+  readonly dPoP?: { readonly enabled?: boolean; readonly nonceSecret?: Uint8Array; readonly requireNonce?: boolean };
 }
 
 const INTROSPECTOR = { clientId: 'introspector', clientSecret: 'introspector-secret-for-tests-only' };
@@ -87,7 +87,7 @@ export class ClientAuthServer {
         introspection: { enabled: true, allowedPolicy: async () => true },
         ...(options.dPoP && {
           dPoP: {
-            enabled: true,
+            enabled: options.dPoP.enabled ?? true,
             ...(options.dPoP.nonceSecret && { nonceSecret: Buffer.from(options.dPoP.nonceSecret) }),
             requireNonce: () => options.dPoP?.requireNonce === true,
           },

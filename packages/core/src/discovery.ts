@@ -11,6 +11,7 @@ import {
   parseMetadata,
   type AuthorizationServerMetadata,
 } from './discovery-metadata.js';
+import { checkDpopSupport } from './dpop-discovery.js';
 import { DiscoveryError } from './errors.js';
 import { isLoopbackHost, validateEndpointOptions, type OAuth2EndpointOptions } from './oauth2-endpoint-options.js';
 import { readBoundedText } from './read-body.js';
@@ -156,6 +157,7 @@ async function build<E>(
 ): Promise<E> {
   const metadata = await fetchMetadata(issuer, url, options);
   const authMethod = chooseAuthMethod(metadata, options);
+  if (options.dpop !== undefined) checkDpopSupport(issuer, metadata.dpopAlgorithmsSupported, options.dpop);
   const { metadataMaxAgeMs: _maxAge, ...endpointOptions } = options;
   try {
     return create({ ...endpointOptions, tokenUrl: metadata.tokenEndpoint, authMethod });

@@ -253,7 +253,9 @@ export type DiscoveryFailure =
   /** The metadata names another issuer than the one asked for; it must not be used (RFC 8414 §3.3). */
   | 'issuer_mismatch'
   /** The provider does not support the client authentication configured (or any the credentials allow). */
-  | 'unsupported_auth_method';
+  | 'unsupported_auth_method'
+  /** DPoP is configured but the provider does not advertise it, or not for the DPoP key's algorithm. */
+  | 'unsupported_dpop';
 
 /**
  * `OAuth2Endpoint.discover` could not build an endpoint from the issuer's
