@@ -54,12 +54,21 @@ declare const cryptoKey: CryptoKey;
 declare const keyVault: { current(): Promise<import('@refreshkit/core').PrivateJwk> };
 `;
 
+/** The DPoP section: an endpoint's settings and the DPoP key from the app's configuration. */
+const dpop = `
+declare const tokenUrl: string;
+declare const clientId: string;
+declare const clientSecret: string;
+declare const config: { dpopKey: import('@refreshkit/core').DpopPrivateJwk };
+`;
+
 /** Preludes by name, each prefixed with {@link app}. */
 export const PRELUDES: Readonly<Record<string, string>> = {
   'signed-in': app + signedIn,
   'core-imports': app + coreImports,
   'koa-app': app + koaApp,
   'client-auth': app + clientAuth,
+  dpop: app + dpop,
 };
 
 /** The prelude of a snippet with no marker. */
