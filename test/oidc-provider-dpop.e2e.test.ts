@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import express from 'express';
+import Koa from 'koa';
+import request from 'supertest';
+import { freshTokens as expressTokens } from '@refreshkit/express';
+import { freshTokens as koaTokens } from '@refreshkit/koa';
 import {
   DiscoveryError,
   DpopKeyMismatchError,
@@ -303,5 +308,33 @@ describe('DPoP against oidc-provider', () => {
     } finally {
       await withoutDpop.close();
     }
+  });
+
+  it('Express and Koa apps send proofs through their tokens.fetch', async () => {
+    const cache = new TokenCache({
+      endpoint: serviceEndpoint(),
+      grant: 'client_credentials',
+      allowedOrigins: [api.origin],
+    });
+    const expressApp = express();
+    expressApp.use(expressTokens({ cache, key: () => 'worker' }));
+    expressApp.get('/orders', async (req, res, next) => {
+      try {
+        res.sendStatus((await req.tokens.fetch(`${api.origin}/orders?from=express`)).status);
+      } catch (error) {
+        next(error);
+      }
+    });
+    const koaApp = new Koa();
+    koaApp.use(koaTokens({ cache, key: () => 'worker' }));
+    koaApp.use(async (ctx) => {
+      ctx.status = (await ctx.state.tokens.fetch(`${api.origin}/orders?from=koa`, { method: 'DELETE' })).status;
+    });
+    const before = api.verdicts.length;
+    expect((await request(expressApp).get('/orders')).status).toBe(200);
+    expect((await request(koaApp.callback()).get('/orders')).status).toBe(200);
+    const accepted = api.verdicts.slice(before).filter((verdict) => verdict.reason === 'ok');
+    expect(accepted.map(({ method, scheme }) => `${method} ${scheme}`)).toEqual(['GET DPoP', 'DELETE DPoP']);
+    await cache.close();
   });
 });
