@@ -160,6 +160,8 @@ describe('DPoP at the token endpoint', () => {
         : json(res, 200, { access_token: ACCESS, token_type: 'DPoP' });
     const tokens = await endpointWith().clientCredentials();
     expect(tokens).toMatchObject({ tokenType: 'dpop', dpopJkt: expect.stringMatching(/^[\w-]{43}$/) });
+    expect(inspect(endpointWith())).toMatch(/authMethod: 'client_secret_basic', dpop: true \}$/);
+    expect(inspect(endpointWith({ dpop: undefined }))).not.toContain('dpop: true');
     const proofs = await Promise.all(server.requests.map((request) => verified(String(request.headers.dpop))));
     expect(proofs.map((proof) => proof.payload.htu)).toEqual([server.tokenUrl, server.tokenUrl]);
     expect(proofs.map((proof) => proof.payload.htm)).toEqual(['POST', 'POST']);

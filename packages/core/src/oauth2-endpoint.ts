@@ -235,7 +235,9 @@ export class OAuth2Endpoint implements TokenEndpoint {
 
   /** Keeps `util.inspect` output useful and free of secrets. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return `OAuth2Endpoint { tokenUrl: '${this.#tokenUrl}', clientId: '${this.#dialect.clientId}', authMethod: '${this.#dialect.authMethod}' }`;
+    // DPoP is named (never its key): a token bound or not is the first thing to check when an API says 401.
+    const dpop = this.#dpop === undefined ? '' : ', dpop: true';
+    return `OAuth2Endpoint { tokenUrl: '${this.#tokenUrl}', clientId: '${this.#dialect.clientId}', authMethod: '${this.#dialect.authMethod}'${dpop} }`;
   }
 
   /** `JSON.stringify` shows the same as `inspect`: no secret. */
