@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ApiServer } from '../../../test/support/api-server.js';
 import { json, TokenServer } from '../../../test/support/token-server.js';
+import { jwkThumbprint } from './dpop-key.js';
 import { DpopProver } from './dpop-prover.js';
 import { InvalidTokenResponseError, TokenEndpointConfigurationError } from './errors.js';
 import { OAuth2Endpoint } from './oauth2-endpoint.js';
@@ -69,6 +70,12 @@ function endpointWith(options: Partial<OAuth2EndpointOptions> = {}): OAuth2Endpo
 }
 
 describe('DPoP proofs', () => {
+  it('thumbprints keys as RFC 7638 does (its example RSA key)', async () => {
+    const n =
+      '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw';
+    expect(await jwkThumbprint({ e: 'AQAB', kty: 'RSA', n })).toBe('NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs');
+  });
+
   it('are signed JWTs carrying the public key only, the method, the URL without query and fragment, iat, a new jti and ath', async () => {
     const prover = new DpopProver({ key: privateJwk }, () => 1_700_000_000_999);
     const url = new URL('https://API.example.com:443/v1/items?page=2#top');
