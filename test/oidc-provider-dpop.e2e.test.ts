@@ -275,7 +275,17 @@ describe('DPoP against oidc-provider', () => {
     expect(refused).toMatchObject({ code: 'ERR_DPOP_KEY_MISMATCH', boundJkt: jktOf(key), ownJkt: jktOf(otherKey) });
     expect(sent.calls.get('/three') ?? 0).toBe(apiCalls);
     expect(sent.calls.get('/token')).toBe(1);
-    await Promise.all([first.close(), second.close(), stranger.close()]);
+
+    // A cache without DPoP sends the bound token as a bearer (the API refuses it), then refuses to refresh it
+    // without a proof, which would replace the bound tokens of every other process with bearer ones.
+    const plain = new TokenCache({ ...options, endpoint: serviceEndpoint({ fetch: sent.fetch, dpop: undefined }) });
+    const unbound = await plain.fetch('shared', `${api.origin}/four`).catch((error: unknown) => error);
+    expect(unbound).toMatchObject({ name: 'DpopKeyMismatchError', boundJkt: jktOf(key), ownJkt: undefined });
+    expect((unbound as Error).message).toMatch(/this cache has no DPoP key: configure `dpop` on its endpoint/);
+    expect(api.verdicts.at(-1)).toMatchObject({ path: '/four', reason: 'DPoP-bound token sent as bearer' });
+    expect(sent.calls.get('/token')).toBe(1);
+    expect((await first.getTokenSet('shared')).tokenType).toBe('dpop');
+    await Promise.all([first.close(), second.close(), stranger.close(), plain.close()]);
   });
 
   it('discovery checks the DPoP key against dpop_signing_alg_values_supported, and refuses a provider without DPoP', async () => {

@@ -1,6 +1,6 @@
 import { fetchWithDpop } from './dpop-fetch.js';
 import type { DpopProver } from './dpop-prover.js';
-import { OriginNotAllowedError } from './errors.js';
+import { DpopKeyMismatchError, OriginNotAllowedError } from './errors.js';
 import { followRedirects, hopHeaders, isRedirect } from './outbound-hops.js';
 import { originOf } from './origin-of.js';
 import type { GetAccessTokenOptions } from './token-cache-options.js';
@@ -56,7 +56,9 @@ async function fromRequest(input: Request, init: RequestInit | undefined): Promi
  * - Redirects are followed by hand: a hop to another origin drops the bearer.
  * - A 401 invalidates the token that was sent (only if it is still current,
  *   so concurrent 401s cost one refresh) and retries once with a fresh token.
- *   A body that cannot be replayed (a stream) is not retried.
+ *   A body that cannot be replayed (a stream) is not retried. A DPoP-bound
+ *   token (written by a process with a DPoP key) is not refreshed here:
+ *   `DpopKeyMismatchError`.
  * - With `dpop` (the key's endpoint has a DPoP key), the call goes through
  *   `fetchWithDpop`: a DPoP-bound token is sent with a proof per hop.
  */
@@ -104,6 +106,22 @@ export async function fetchWithBearer(
     }
     if (attempt === 2 || response.status !== 401 || !bearerSent || !replayable) return response;
     await response.body?.cancel().catch(() => {});
+    await refuseDpopBound(source, key, token);
     await source.invalidate(key, token);
+  }
+}
+
+/**
+ * After a 401, before refreshing: a DPoP-bound token (another process with a
+ * DPoP key wrote it to the shared store) cannot work as a bearer, and
+ * refreshing it here, without a proof, would replace the other processes'
+ * bound tokens with bearer ones. Checked only on this path, so a hit costs nothing.
+ *
+ * @throws DpopKeyMismatchError when the token sent is DPoP-bound.
+ */
+async function refuseDpopBound(source: BearerSource, key: string, token: string): Promise<void> {
+  const tokens = await source.getTokenSet?.(key).catch(() => undefined);
+  if (tokens?.accessToken === token && tokens.tokenType === 'dpop') {
+    throw new DpopKeyMismatchError(key, tokens.dpopJkt, undefined);
   }
 }
