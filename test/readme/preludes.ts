@@ -81,6 +81,14 @@ declare const cache: import('@refreshkit/core').TokenCache;
 declare const userId: string;
 `;
 
+/** The DPoP section: an endpoint's settings and the DPoP key from the app's configuration. */
+const dpop = `
+declare const tokenUrl: string;
+declare const clientId: string;
+declare const clientSecret: string;
+declare const config: { dpopKey: import('@refreshkit/core').DpopPrivateJwk };
+`;
+
 /** Preludes by name, each prefixed with {@link app}. */
 export const PRELUDES: Readonly<Record<string, string>> = {
   cache: app + cache,
@@ -91,6 +99,7 @@ export const PRELUDES: Readonly<Record<string, string>> = {
   'fastify-app': app + fastifyApp,
   'hono-app': app + honoApp,
   outbound: app + outbound,
+  dpop: app + dpop,
 };
 
 /** The prelude of a snippet with no marker. */

@@ -9,7 +9,12 @@ export const CALLBACK = 'http://127.0.0.1/callback';
 /** A client this server knows, with how it authenticates. */
 export type RegisteredClient =
   | { readonly clientId: string; readonly method: 'private_key_jwt'; readonly publicKeys: readonly JsonWebKey[] }
-  | { readonly clientId: string; readonly method: 'client_secret_jwt'; readonly clientSecret: string };
+  | {
+      readonly clientId: string;
+      readonly method: 'client_secret_jwt' | 'client_secret_basic';
+      readonly clientSecret: string;
+    }
+  | { readonly clientId: string; readonly method: 'none' };
 
 /** Options of {@link ClientAuthServer.start}. */
 export interface ClientAuthServerOptions {
@@ -18,6 +23,8 @@ export interface ClientAuthServerOptions {
   readonly authMethods?: readonly string[];
   /** `enabledJWA.clientAuthSigningAlgValues` of oidc-provider. */
   readonly signingAlgorithms?: readonly string[];
+  /** `features.dPoP` of oidc-provider (without it, its defaults: DPoP accepted, no nonces). A 32-byte `nonceSecret` turns nonces on. */
+  readonly dPoP?: { readonly enabled?: boolean; readonly nonceSecret?: Uint8Array; readonly requireNonce?: boolean };
 }
 
 const INTROSPECTOR = { clientId: 'introspector', clientSecret: 'introspector-secret-for-tests-only' };
@@ -52,8 +59,14 @@ export class ClientAuthServer {
       token_endpoint_auth_method: client.method,
       ...(client.method === 'private_key_jwt'
         ? { jwks: { keys: client.publicKeys as never[] } }
-        : { client_secret: client.clientSecret }),
-      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        : client.method === 'none'
+          ? {}
+          : { client_secret: client.clientSecret }),
+      // A public client cannot use the client-credentials grant.
+      grant_types:
+        client.method === 'none'
+          ? ['authorization_code', 'refresh_token']
+          : ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
       redirect_uris: [CALLBACK],
     }));
@@ -72,6 +85,13 @@ export class ClientAuthServer {
         devInteractions: { enabled: true },
         clientCredentials: { enabled: true },
         introspection: { enabled: true, allowedPolicy: async () => true },
+        ...(options.dPoP && {
+          dPoP: {
+            enabled: options.dPoP.enabled ?? true,
+            ...(options.dPoP.nonceSecret && { nonceSecret: Buffer.from(options.dPoP.nonceSecret) }),
+            requireNonce: () => options.dPoP?.requireNonce === true,
+          },
+        }),
       },
       ...(options.authMethods && { clientAuthMethods: [...options.authMethods] as never[] }),
       ...(options.signingAlgorithms && {
@@ -154,7 +174,9 @@ export class ClientAuthServer {
   }
 
   /** Introspects a token (RFC 7662) as a resource server would. */
-  async introspect(token: string): Promise<{ active: boolean; client_id?: string; sub?: string }> {
+  async introspect(
+    token: string,
+  ): Promise<{ active: boolean; client_id?: string; sub?: string; token_type?: string; cnf?: { jkt?: string } }> {
     const response = await fetch(`${this.issuer}/token/introspection`, {
       method: 'POST',
       headers: {
@@ -163,7 +185,13 @@ export class ClientAuthServer {
       },
       body: new URLSearchParams({ token }),
     });
-    return (await response.json()) as { active: boolean; client_id?: string; sub?: string };
+    return (await response.json()) as {
+      active: boolean;
+      client_id?: string;
+      sub?: string;
+      token_type?: string;
+      cnf?: { jkt?: string };
+    };
   }
 
   async close(): Promise<void> {

@@ -1,18 +1,18 @@
-import { OriginNotAllowedError } from './errors.js';
+import { fetchWithDpop } from './dpop-fetch.js';
+import type { DpopProver } from './dpop-prover.js';
+import { DpopKeyMismatchError, OriginNotAllowedError } from './errors.js';
+import { followRedirects, hopHeaders, isRedirect } from './outbound-hops.js';
 import { originOf } from './origin-of.js';
 import type { GetAccessTokenOptions } from './token-cache-options.js';
+import type { TokenSet } from './token-set.js';
 
 /** What `fetchWithBearer` needs from a cache. */
 export interface BearerSource {
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string>;
   invalidate(key: string, token?: string): Promise<boolean>;
+  /** The whole token set (its type and DPoP binding); needed only with a DPoP prover. */
+  getTokenSet?(key: string, options?: GetAccessTokenOptions): Promise<TokenSet>;
 }
-
-/** Redirects followed by hand before giving up, as browsers do. */
-const MAX_REDIRECTS = 20;
-
-/** What a 301, 302 or 303 redirect makes of a request that was not a GET or HEAD. */
-const AS_GET = Object.freeze({ method: 'GET', body: undefined });
 
 /** The init of a call that passed none; never mutated, only spread. */
 const NO_INIT: RequestInit = Object.freeze({});
@@ -49,21 +49,6 @@ async function fromRequest(input: Request, init: RequestInit | undefined): Promi
 }
 
 /**
- * The headers of one hop: the caller's, with the bearer set or removed.
- * Without caller headers, a plain object is enough, and it spares fetch a
- * `Headers` copy on the common path.
- */
-function hopHeaders(callerHeaders: HeadersInit | undefined, token: string | undefined, hasBody: boolean): HeadersInit {
-  if (callerHeaders === undefined) return token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const headers = new Headers(callerHeaders);
-  if (token === undefined) headers.delete('authorization');
-  else headers.set('authorization', `Bearer ${token}`);
-  // Without a body (none given, or dropped by a redirect to GET) a content-type would describe nothing.
-  if (!hasBody) headers.delete('content-type');
-  return headers;
-}
-
-/**
  * `fetch` with the fresh bearer of `key`.
  *
  * - The bearer goes only to `allowedOrigins`; any other origin rejects with
@@ -71,8 +56,12 @@ function hopHeaders(callerHeaders: HeadersInit | undefined, token: string | unde
  * - Redirects are followed by hand: a hop to another origin drops the bearer.
  * - A 401 invalidates the token that was sent (only if it is still current,
  *   so concurrent 401s cost one refresh) and retries once with a fresh token.
- *   A body that cannot be replayed (a stream) is not retried. `onRetry`
- *   hears of each such retry (for tracing), with the origin.
+ *   A body that cannot be replayed (a stream) is not retried. A DPoP-bound
+ *   token (written by a process with a DPoP key) is not refreshed here:
+ *   `DpopKeyMismatchError`. `onRetry` hears of each retry (for tracing),
+ *   with the origin.
+ * - With `dpop` (the key's endpoint has a DPoP key), the call goes through
+ *   `fetchWithDpop`: a DPoP-bound token is sent with a proof per hop.
  */
 export async function fetchWithBearer(
   source: BearerSource,
@@ -81,6 +70,7 @@ export async function fetchWithBearer(
   fetchImpl: typeof globalThis.fetch,
   input: RequestInfo | URL,
   init?: RequestInit,
+  dpop?: DpopProver,
   onRetry?: (origin: string) => void,
 ): Promise<Response> {
   let target: string | URL;
@@ -100,71 +90,41 @@ export async function fetchWithBearer(
   const replayable = isReplayable(options.body);
   const hasBody = options.body !== undefined;
   const tokenOptions = options.signal ? { signal: options.signal } : undefined;
+  if (dpop !== undefined) {
+    const sent = { target, origin, options, replayable };
+    return fetchWithDpop(source, key, dpop, fetchImpl, sent, tokenOptions, onRetry);
+  }
 
   // Two attempts at most: the second only after a 401 to a request that carried the bearer.
   for (let attempt = 1; ; attempt++) {
     const token = await source.getAccessToken(key, tokenOptions);
-    const headers = hopHeaders(options.headers, token, hasBody);
+    const credentials = { authorization: `Bearer ${token}` };
+    const headers = hopHeaders(options.headers, credentials, hasBody);
     let response = await fetchImpl(target, { ...options, headers, redirect: 'manual' });
     let bearerSent = true;
     if (options.redirect !== 'manual' && isRedirect(response.status)) {
       const sent = { target, origin, options, replayable };
-      ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, token));
+      ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, () => credentials));
     }
     if (attempt === 2 || response.status !== 401 || !bearerSent || !replayable) return response;
     await response.body?.cancel().catch(() => {});
+    await refuseDpopBound(source, key, token);
     onRetry?.(origin);
     await source.invalidate(key, token);
   }
 }
 
-/** Whether `status` may be a redirect; only then are a response's headers read for a `Location`. */
-function isRedirect(status: number): boolean {
-  return status >= 300 && status < 400;
-}
-
-/** The first request of a `fetchWithBearer` call, as a redirect needs it. */
-interface SentRequest {
-  readonly target: string | URL;
-  /** The origin of `target`: the only one the bearer may go to. */
-  readonly origin: string;
-  readonly options: RequestInit;
-  readonly replayable: boolean;
-}
-
 /**
- * Follows by hand the redirect `response` that answered `sent` (every hop is
- * sent with `redirect: 'manual'`), so the bearer is attached only while the
- * request stays on its origin. `bearerSent` tells whether the final response
- * answered a request that carried the bearer (the only case in which a 401
- * retry makes sense).
+ * After a 401, before refreshing: a DPoP-bound token (another process with a
+ * DPoP key wrote it to the shared store) cannot work as a bearer, and
+ * refreshing it here, without a proof, would replace the other processes'
+ * bound tokens with bearer ones. Checked only on this path, so a hit costs nothing.
+ *
+ * @throws DpopKeyMismatchError when the token sent is DPoP-bound.
  */
-async function followRedirects(
-  fetchImpl: typeof globalThis.fetch,
-  response: Response,
-  { target, origin, options, replayable }: SentRequest,
-  token: string,
-): Promise<{ response: Response; bearerSent: boolean }> {
-  let current = target;
-  let bearerSent = true;
-  // Set once a redirect has turned the request into a GET without a body;
-  // until then each hop sends the caller's method and body as they are.
-  let asGet: typeof AS_GET | undefined;
-  for (let hop = 1; ; hop++) {
-    const { status } = response;
-    const location = isRedirect(status) ? response.headers.get('location') : null;
-    if (location === null) return { response, bearerSent };
-    if (options.redirect === 'error') throw new TypeError(`Redirect to another URL refused (\`redirect: 'error'\`)`);
-    if (hop > MAX_REDIRECTS) throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS})`);
-    const keepsMethod = status === 307 || status === 308;
-    if (keepsMethod && !replayable) return { response, bearerSent };
-    await response.body?.cancel().catch(() => {});
-    const method = (options.method ?? 'GET').toUpperCase();
-    if (!keepsMethod && method !== 'GET' && method !== 'HEAD') asGet = AS_GET;
-    current = new URL(location, current);
-    bearerSent = current.origin === origin;
-    const hasBody = asGet === undefined && options.body !== undefined;
-    const headers = hopHeaders(options.headers, bearerSent ? token : undefined, hasBody);
-    response = await fetchImpl(current, { ...options, ...asGet, headers, redirect: 'manual' });
+async function refuseDpopBound(source: BearerSource, key: string, token: string): Promise<void> {
+  const tokens = await source.getTokenSet?.(key).catch(() => undefined);
+  if (tokens?.accessToken === token && tokens.tokenType === 'dpop') {
+    throw new DpopKeyMismatchError(key, tokens.dpopJkt, undefined);
   }
 }

@@ -17,6 +17,8 @@ export interface AuthorizationServerMetadata {
   readonly authMethodsSupported: readonly string[];
   /** `token_endpoint_auth_signing_alg_values_supported`, when the provider lists them. */
   readonly signingAlgorithmsSupported: readonly string[] | undefined;
+  /** `dpop_signing_alg_values_supported` as found (checked only when DPoP is configured). */
+  readonly dpopAlgorithmsSupported: unknown;
 }
 
 /** Methods tried, in order, when `authMethod` is not given, by what the credentials allow. */
@@ -83,6 +85,7 @@ export function parseMetadata(issuer: string, text: string, upstreamStatus: numb
       'token_endpoint_auth_signing_alg_values_supported',
       metadata.token_endpoint_auth_signing_alg_values_supported,
     ),
+    dpopAlgorithmsSupported: metadata.dpop_signing_alg_values_supported,
   };
 }
 

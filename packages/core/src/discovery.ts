@@ -11,6 +11,7 @@ import {
   parseMetadata,
   type AuthorizationServerMetadata,
 } from './discovery-metadata.js';
+import { checkDpopSupport } from './dpop-discovery.js';
 import { DiscoveryError } from './errors.js';
 import { isLoopbackHost, validateEndpointOptions, type OAuth2EndpointOptions } from './oauth2-endpoint-options.js';
 import { readBoundedText } from './read-body.js';
@@ -62,6 +63,11 @@ function optionsFingerprint(issuer: string, options: DiscoverOptions): string {
     .filter(([name, value]) => value !== undefined && name !== 'metadataMaxAgeMs')
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([name, value]) => {
+      // A DPoP key by identity, like `clientKey`: JSON would make every CryptoKeyPair look alike.
+      if (name === 'dpop') {
+        const key = (value as { key?: object }).key;
+        return `dpop=${key === undefined ? 'generated' : `#${identityOf(key)}`}`;
+      }
       const byIdentity = typeof value === 'function' || name === 'clientKey';
       return `${name}=${byIdentity ? `#${identityOf(value as object)}` : JSON.stringify(value)}`;
     });
@@ -151,6 +157,7 @@ async function build<E>(
 ): Promise<E> {
   const metadata = await fetchMetadata(issuer, url, options);
   const authMethod = chooseAuthMethod(metadata, options);
+  if (options.dpop !== undefined) checkDpopSupport(issuer, metadata.dpopAlgorithmsSupported, options.dpop);
   const { metadataMaxAgeMs: _maxAge, ...endpointOptions } = options;
   try {
     return create({ ...endpointOptions, tokenUrl: metadata.tokenEndpoint, authMethod });

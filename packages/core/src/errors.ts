@@ -20,7 +20,8 @@ export type RefreshkitErrorCode =
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_CORRUPT_RECORD'
   | 'ERR_TOKENS_UNAVAILABLE'
-  | 'ERR_DISCOVERY';
+  | 'ERR_DISCOVERY'
+  | 'ERR_DPOP_KEY_MISMATCH';
 
 const BRAND = Symbol.for('refreshkit.error');
 
@@ -252,7 +253,9 @@ export type DiscoveryFailure =
   /** The metadata names another issuer than the one asked for; it must not be used (RFC 8414 §3.3). */
   | 'issuer_mismatch'
   /** The provider does not support the client authentication configured (or any the credentials allow). */
-  | 'unsupported_auth_method';
+  | 'unsupported_auth_method'
+  /** DPoP is configured but the provider does not advertise it, or not for the DPoP key's algorithm. */
+  | 'unsupported_dpop';
 
 /**
  * `OAuth2Endpoint.discover` could not build an endpoint from the issuer's
@@ -276,5 +279,33 @@ export class DiscoveryError extends RefreshkitError {
     this.issuer = issuer;
     this.reason = reason;
     this.upstreamStatus = options?.upstreamStatus;
+  }
+}
+
+/**
+ * A DPoP-bound token (RFC 9449) is bound to another key than the one this
+ * process signs proofs with, or the cache has no DPoP key at all: no proof
+ * it can make would match, so nothing is sent. It happens when processes
+ * sharing a store were given different keys (or each generated its own):
+ * give every process the same `dpop.key`. The token is left as it is, since
+ * the process holding the right key can still use it.
+ */
+export class DpopKeyMismatchError extends RefreshkitError {
+  /** The cache key whose token is bound to another key. */
+  readonly key: string;
+  /** The thumbprint the token is bound to (public: a hash of a public key), when recorded. */
+  readonly boundJkt: string | undefined;
+  /** The thumbprint of this process's DPoP key; undefined when DPoP is not configured. */
+  readonly ownJkt: string | undefined;
+
+  constructor(key: string, boundJkt: string | undefined, ownJkt: string | undefined) {
+    const why =
+      ownJkt === undefined
+        ? 'this cache has no DPoP key: configure `dpop` on its endpoint'
+        : `it is bound to key \`${boundJkt ?? 'unknown'}\`, this process signs with \`${ownJkt}\`: give every process that shares the store the same \`dpop.key\``;
+    super('ERR_DPOP_KEY_MISMATCH', `DPoP-bound token of key \`${key}\` not sent: ${why}`);
+    this.key = key;
+    this.boundJkt = boundJkt;
+    this.ownJkt = ownJkt;
   }
 }

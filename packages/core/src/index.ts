@@ -30,6 +30,7 @@ export type { RefreshTokenLifetime } from './refresh-token-lifetime.js';
 export {
   CorruptRecordError,
   DiscoveryError,
+  DpopKeyMismatchError,
   InvalidTokenResponseError,
   OriginNotAllowedError,
   ReauthenticationRequiredError,
@@ -50,3 +51,5 @@ export type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-reques
 export type { DiscoverOptions } from './discovery.js';
 export type { ClientCryptoKey, ClientKey, ClientKeyProvider, PrivateJwk } from './client-assertion.js';
 export type { JwsAlgorithm } from './jwk-signing.js';
+export type { DpopOptions } from './dpop-prover.js';
+export type { DpopKey, DpopPrivateJwk } from './dpop-key.js';

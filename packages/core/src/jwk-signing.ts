@@ -133,7 +133,7 @@ function encodeJson(value: object): string {
 
 /** Signs `payload` as a compact JWS with `key`; `header.alg` says how. */
 export async function signCompactJws(
-  header: { readonly alg: JwsAlgorithm } & Readonly<Record<string, string>>,
+  header: { readonly alg: JwsAlgorithm } & Readonly<Record<string, unknown>>,
   payload: object,
   key: CryptoKey,
 ): Promise<string> {

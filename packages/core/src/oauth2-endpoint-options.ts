@@ -1,6 +1,8 @@
 import { describeUrl } from './describe-url.js';
 import { validateRefreshTokenLifetime, type RefreshTokenLifetime } from './refresh-token-lifetime.js';
 import { describeClientKey, type ClientKey, type ClientKeyProvider } from './client-assertion.js';
+import { describeDpopKey } from './dpop-key.js';
+import type { DpopOptions } from './dpop-prover.js';
 import type { BodyEncoding, ClientAuthMethod, FieldNaming } from './token-request.js';
 import {
   assertFunction,
@@ -93,6 +95,16 @@ export interface OAuth2EndpointOptions {
    * restart). Never appears in errors, events or `inspect`.
    */
   readonly clientKey?: ClientKey | ClientKeyProvider;
+  /**
+   * DPoP (RFC 9449): every token request carries a proof signed with
+   * `dpop.key`, so the server binds the tokens to that key, and `cache.fetch`
+   * sends a DPoP-bound token as `Authorization: DPoP` with a proof for each
+   * call. `DPoP-Nonce` is learned per server and a `use_dpop_nonce` answer is
+   * retried once. A server that answers with a bearer token anyway (binding
+   * is its choice) is accepted: that token is sent as a bearer.
+   * Without this option a `token_type: DPoP` answer is an `InvalidTokenResponseError`.
+   */
+  readonly dpop?: DpopOptions;
   /**
    * The `aud` of client assertions. RFC 7523 lets the token endpoint URL
    * identify the server, and every major provider accepts it; servers that
@@ -286,6 +298,10 @@ export function validateEndpointOptions(options: OAuth2EndpointOptions): {
     );
   }
   if (options.assertionAudience !== undefined) assertNonEmptyString('assertionAudience', options.assertionAudience);
+  if (options.dpop !== undefined) {
+    assertObject('dpop', options.dpop);
+    if (options.dpop.key !== undefined) describeDpopKey('dpop.key', options.dpop.key);
+  }
   if (authMethod === 'none' && options.clientSecret !== undefined) {
     throw invalid(
       'clientSecret',

@@ -14,6 +14,8 @@ import type {
   TokenEndpoint,
 } from './token-endpoint.js';
 import { ClientAssertionSigner } from './client-assertion.js';
+import { DPOP_PROVER, isNonceChallengeError } from './dpop-binding.js';
+import { DpopProver } from './dpop-prover.js';
 import { discoverEndpoint, type DiscoverOptions } from './discovery.js';
 import { buildTokenRequest, type BuiltTokenRequest, type RequestDialect } from './token-request.js';
 import { interpretTokenResponse } from './token-response.js';
@@ -66,6 +68,10 @@ const REFUSED_CODE =
  */
 export class OAuth2Endpoint implements TokenEndpoint {
   readonly #tokenUrl: string;
+  /** The token URL parsed once, for DPoP proofs (`htu`) and nonces (origin). */
+  readonly #tokenUrlObject: URL;
+  /** Signs DPoP proofs and keeps the server's nonce; undefined without the `dpop` option. */
+  readonly #dpop: DpopProver | undefined;
   /** Origin and path of the token URL: how messages name the endpoint. */
   readonly #label: string;
   /** Until when (ms epoch) calls fail fast instead of reaching the server, after a `Retry-After`. */
@@ -92,6 +98,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
     const { tokenUrl, authMethod, retry, refreshTokenLifetime } = validateEndpointOptions(options);
     this.#refreshTokenLifetime = refreshTokenLifetime;
     this.#tokenUrl = tokenUrl.href;
+    this.#tokenUrlObject = tokenUrl;
     this.#label = describeUrl(tokenUrl.href);
     this.#dialect = {
       clientId: options.clientId,
@@ -117,6 +124,12 @@ export class OAuth2Endpoint implements TokenEndpoint {
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? timerSleep;
     this.#random = options.random ?? Math.random;
+    this.#dpop = options.dpop === undefined ? undefined : new DpopProver(options.dpop, this.#now);
+  }
+
+  /** The DPoP prover `cache.fetch` signs outbound proofs with; internal (a symbol, not public API). */
+  get [DPOP_PROVER](): DpopProver | undefined {
+    return this.#dpop;
   }
 
   /**
@@ -222,7 +235,9 @@ export class OAuth2Endpoint implements TokenEndpoint {
 
   /** Keeps `util.inspect` output useful and free of secrets. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return `OAuth2Endpoint { tokenUrl: '${this.#tokenUrl}', clientId: '${this.#dialect.clientId}', authMethod: '${this.#dialect.authMethod}' }`;
+    // DPoP is named (never its key): a token bound or not is the first thing to check when an API says 401.
+    const dpop = this.#dpop === undefined ? '' : ', dpop: true';
+    return `OAuth2Endpoint { tokenUrl: '${this.#tokenUrl}', clientId: '${this.#dialect.clientId}', authMethod: '${this.#dialect.authMethod}'${dpop} }`;
   }
 
   /** `JSON.stringify` shows the same as `inspect`: no secret. */
@@ -240,12 +255,17 @@ export class OAuth2Endpoint implements TokenEndpoint {
     const firstAttemptAt = this.#now();
     const held = this.#heldError(firstAttemptAt);
     if (held !== undefined) throw held;
+    // RFC 9449 §8: a `use_dpop_nonce` answer is retried once with the nonce it carried, outside the retry budget.
+    let nonceRetried = false;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       // Built per attempt: a client assertion's `jti` is single-use, so a retry needs a new one.
       // Without a signer nothing is awaited: the secret-based methods cost what they did.
       const clientAssertion = this.#signer === undefined ? undefined : await this.#signAssertion(this.#signer, signal);
-      const request = buildTokenRequest(this.#dialect, grantParams, clientAssertion);
+      const built = buildTokenRequest(this.#dialect, grantParams, clientAssertion);
+      // A new proof per attempt too: its `jti` is single-use and the nonce may have changed.
+      const dpop = this.#dpop === undefined ? undefined : await this.#proveTokenRequest(this.#dpop, signal);
+      const request = dpop === undefined ? built : { ...built, headers: { ...built.headers, dpop: dpop.proof } };
       const secrets = [
         ...sent,
         this.#dialect.clientSecret,
@@ -253,7 +273,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
         request.basicCredentials?.slice('Basic '.length),
         clientAssertion,
       ];
-      const outcome = await this.#attempt(request, secrets, signal, kind.grantType);
+      const outcome = await this.#attempt(request, secrets, signal, kind.grantType, dpop?.jkt);
       if ('tokens' in outcome) {
         // The server answers again: whatever hold an earlier answer started is over.
         this.#holdUntil = 0;
@@ -263,11 +283,24 @@ export class OAuth2Endpoint implements TokenEndpoint {
           lifetime: this.#refreshTokenLifetime,
         });
       }
+      if (dpop !== undefined && !nonceRetried && isNonceChallengeError(outcome.error)) {
+        nonceRetried = true;
+        attempt--;
+        continue;
+      }
       const error = outcome.transient ? this.#startHold(outcome.error) : outcome.error;
       const delay = outcome.transient ? this.#retryDelay(attempt, error, firstAttemptAt) : undefined;
       if (delay === undefined) throw error;
       await this.#sleep(delay, signal);
     }
+  }
+
+  /** A DPoP proof for one token request and the thumbprint the tokens will be bound to. */
+  async #proveTokenRequest(dpop: DpopProver, signal: AbortSignal | undefined): Promise<{ proof: string; jkt: string }> {
+    const proof = await dpop.proof({ method: 'POST', url: this.#tokenUrlObject });
+    const jkt = await dpop.thumbprint();
+    signal?.throwIfAborted();
+    return { proof, jkt };
   }
 
   /** A new client assertion, then a check that the call was not cancelled while signing. */
@@ -336,6 +369,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
     secrets: (string | undefined)[],
     signal: AbortSignal | undefined,
     grantType: GrantKind['grantType'],
+    dpopJkt: string | undefined,
   ): Promise<Outcome> {
     const sentAt = this.#now();
     const timeout = AbortSignal.timeout(this.#timeoutMs);
@@ -348,6 +382,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
         redirect: 'manual',
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
+      this.#dpop?.learnNonce(this.#tokenUrlObject, response.headers);
       const { text, truncated } = await readBoundedText(response, this.#maxResponseBytes);
       const upstreamStatus = response.status;
       if (upstreamStatus >= 300 && upstreamStatus < 400) {
@@ -376,6 +411,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
         secrets,
         endpoint: this.#label,
         ...(grantType === 'authorization_code' && { invalidGrantMeaning: REFUSED_CODE }),
+        ...(dpopJkt !== undefined && { dpopJkt }),
       });
       return 'tokens' in outcome ? { tokens: outcome.tokens, sentAt } : outcome;
     } catch (cause) {

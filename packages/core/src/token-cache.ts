@@ -2,6 +2,8 @@ import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
 import { abortable } from './abortable.js';
 import { fetchWithBearer } from './bearer-fetch.js';
+import { dpopResolver } from './dpop-binding.js';
+import type { DpopProver } from './dpop-prover.js';
 import { StoreUnavailableError } from './errors.js';
 import { healthOf, type GrantHealth } from './grant-health.js';
 import { MemoryStore } from './memory-store.js';
@@ -67,6 +69,8 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
   readonly #now: () => number;
   readonly #allowedOrigins: ReadonlySet<string>;
   readonly #fetch: typeof globalThis.fetch;
+  /** The DPoP prover of a key's endpoint, if it has one (`cache.fetch` then sends proofs). */
+  readonly #dpopFor: (key: string) => DpopProver | undefined;
   readonly #random: () => number;
   readonly #keepAlive: ResolvedKeepAlive;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
@@ -96,6 +100,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     this.#now = resolved.now;
     this.#allowedOrigins = resolved.allowedOrigins;
     this.#fetch = resolved.fetch;
+    this.#dpopFor = dpopResolver(endpoint);
     this.#random = resolved.random;
     this.#keepAlive = resolved.keepAlive;
     this.#queue = new PQueue({
@@ -243,7 +248,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       this.listenerCount('fetchRetry') > 0
         ? (origin: string) => this.emit('fetchRetry', { key, origin, status: 401 })
         : undefined;
-    return fetchWithBearer(this, key, this.#allowedOrigins, this.#fetch, input, init, onRetry);
+    return fetchWithBearer(this, key, this.#allowedOrigins, this.#fetch, input, init, this.#dpopFor(key), onRetry);
   }
 
   /** `Bearer <token>` for `key`, for callers that use another HTTP client. */

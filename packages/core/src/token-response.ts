@@ -28,6 +28,12 @@ export interface ResponseContext {
   readonly endpoint: string;
   /** What an `invalid_grant` means for this grant, appended to its message (a refused code is not a dead refresh token). */
   readonly invalidGrantMeaning?: string;
+  /**
+   * The thumbprint of the DPoP key the request's proof was signed with, when
+   * DPoP is configured: only then is `token_type: DPoP` accepted, and the
+   * token set records the key it is bound to.
+   */
+  readonly dpopJkt?: string;
 }
 
 /** A raw HTTP answer, already read within the size limit. */
@@ -311,11 +317,14 @@ export function parseTokenSet(
     return { problem: `\`access_token\` must hold ${TOKEN_SYNTAX_DESCRIPTION}`, ...rotated };
 
   const tokenType = field(body, 'token_type', 'tokenType');
-  if (typeof tokenType === 'string' && NON_BEARER_TOKEN_TYPES.has(tokenType.trim().toLowerCase())) {
-    return {
-      problem: `\`token_type\` is \`${sanitize(tokenType, 32)}\`; only bearer tokens are supported`,
-      ...rotated,
-    };
+  const normalisedType = typeof tokenType === 'string' ? tokenType.trim().toLowerCase() : undefined;
+  const dpopBound = normalisedType === 'dpop' && context.dpopJkt !== undefined;
+  if (normalisedType !== undefined && NON_BEARER_TOKEN_TYPES.has(normalisedType) && !dpopBound) {
+    const hint =
+      normalisedType === 'dpop'
+        ? '; a DPoP-bound token is accepted only when the endpoint has a `dpop` option (no proof was sent)'
+        : '; only bearer tokens are supported';
+    return { problem: `\`token_type\` is \`${sanitize(tokenType as string, 32)}\`${hint}`, ...rotated };
   }
 
   let scope = field(body, 'scope', 'scope');
@@ -328,7 +337,10 @@ export function parseTokenSet(
       : (jwtExpiresAt(accessToken, context.sentAt + MAX_LIFETIME_SECONDS * 1000) ??
         (context.defaultExpiresInMs !== undefined ? context.sentAt + context.defaultExpiresInMs : undefined));
 
-  const tokens: { -readonly [K in keyof TokenSet]: TokenSet[K] } = { accessToken, tokenType: 'bearer' };
+  // A server may answer a DPoP proof with a bearer token (RFC 9449 §5: binding is its choice): kept as bearer.
+  const tokens: { -readonly [K in keyof TokenSet]: TokenSet[K] } = dpopBound
+    ? { accessToken, tokenType: 'dpop', dpopJkt: context.dpopJkt }
+    : { accessToken, tokenType: 'bearer' };
   if (rotated.rotatedRefreshToken !== undefined) tokens.refreshToken = rotated.rotatedRefreshToken;
   if (expiresAt !== undefined) tokens.expiresAt = expiresAt;
   if (typeof scope === 'string' && scope.length > 0) tokens.scope = scope;

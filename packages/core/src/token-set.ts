@@ -15,8 +15,15 @@ export interface TokenSet {
   readonly expiresAt?: number;
   /** Space-delimited scopes granted, as the server reported them. */
   readonly scope?: string;
-  /** Token type, normalised to lower case (`bearer`). */
+  /** Token type, normalised to lower case (`bearer`, or `dpop` for a DPoP-bound token). */
   readonly tokenType?: string;
+  /**
+   * For a DPoP-bound token (`tokenType: 'dpop'`): the thumbprint (RFC 7638,
+   * the `jkt`) of the key it is bound to, recorded when it was issued, so a
+   * process holding another key refuses it with `DpopKeyMismatchError`
+   * instead of sending a proof that cannot match. Public (a hash of a public key).
+   */
+  readonly dpopJkt?: string;
   /**
    * When the refresh token expires, in ms since the epoch; absent when
    * unknown. From the server (`refresh_token_expires_in`,
@@ -120,7 +127,7 @@ export function toTokenSet(value: unknown, name = 'tokens'): TokenSet {
       );
     }
   }
-  const { accessToken, refreshToken, expiresAt, scope, tokenType, extras } = value;
+  const { accessToken, refreshToken, expiresAt, scope, tokenType, dpopJkt, extras } = value;
   assertTokenValue(`${name}.accessToken`, accessToken);
   if (refreshToken !== undefined) assertTokenValue(`${name}.refreshToken`, refreshToken);
   if (expiresAt !== undefined) assertEpochMs(`${name}.expiresAt`, expiresAt);
@@ -128,12 +135,15 @@ export function toTokenSet(value: unknown, name = 'tokens'): TokenSet {
   if (scope !== undefined && typeof scope !== 'string') throw invalid(`${name}.scope`, 'a string', scope);
   if (tokenType !== undefined && typeof tokenType !== 'string')
     throw invalid(`${name}.tokenType`, 'a string', tokenType);
+  if (dpopJkt !== undefined && (typeof dpopJkt !== 'string' || !/^[\w-]{43}$/.test(dpopJkt)))
+    throw invalid(`${name}.dpopJkt`, 'a base64url SHA-256 thumbprint (43 characters)', dpopJkt);
   const checkedExtras = extras === undefined ? undefined : toExtras(extras, `${name}.extras`);
   const tokens: { -readonly [K in keyof TokenSet]: TokenSet[K] } = { accessToken };
   if (refreshToken !== undefined) tokens.refreshToken = refreshToken;
   if (expiresAt !== undefined) tokens.expiresAt = expiresAt;
   if (scope !== undefined) tokens.scope = scope;
   if (tokenType !== undefined) tokens.tokenType = tokenType.toLowerCase();
+  if (dpopJkt !== undefined) tokens.dpopJkt = dpopJkt;
   for (const field of EPOCH_FIELDS) if (value[field] !== undefined) tokens[field] = value[field] as number;
   if (checkedExtras !== undefined) tokens.extras = checkedExtras;
   return Object.freeze(tokens);
