@@ -28,7 +28,6 @@ function setup() {
     now: clock.now,
     random: () => 0,
     emit: (name, payload) => void events.push([name, payload]),
-    startPass: () => undefined,
   });
   const run = (): RefreshRun => ({ promise: Promise.resolve(undefined as never), deleted: false });
   return { clock, endpoint, store, protocol, events, run };
