@@ -7,14 +7,8 @@
 // A and B are two caches on two store instances with their own connections,
 // as two processes are; A reaches the store through a proxy that can cut it off.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  OAuth2Endpoint,
-  StoreUnavailableError,
-  TokenCache,
-  type StoreLock,
-  type TokenStore,
-} from '@refreshkit/core';
-import { PostgresTokenStore, postgresSchemaSql } from '@refreshkit/postgres';
+import { OAuth2Endpoint, StoreUnavailableError, TokenCache, type StoreLock, type TokenStore } from '@refreshkit/core';
+import { PostgresTokenStore } from '@refreshkit/postgres';
 import { RedisTokenStore } from '@refreshkit/redis';
 import { TestPostgres } from './support/postgres-server.js';
 import { TestRedis } from './support/redis-server.js';
@@ -127,7 +121,11 @@ describe.each(Object.keys(servers))('a rotated set kept by one process, on %s', 
       }),
     });
     const issued = tokens.issue('grant');
-    await b.set('k', { accessToken: issued.access_token, refreshToken: issued.refresh_token, expiresAt: Date.now() - 1 });
+    await b.set('k', {
+      accessToken: issued.access_token,
+      refreshToken: issued.refresh_token,
+      expiresAt: Date.now() - 1,
+    });
     // A's refresh is answered only once the test has taken the store away from A.
     let answer: () => void = () => {};
     const answered = new Promise<void>((resolve) => (answer = resolve));

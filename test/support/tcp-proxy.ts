@@ -1,4 +1,4 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
  * A loopback TCP proxy in front of one server, which a test can cut and
@@ -7,35 +7,36 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  */
 export class TcpProxy {
   readonly #sockets = new Set<Socket>();
+  readonly #server: Server;
   #cut = false;
 
-  private constructor(
-    readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  /** Listens on a free loopback port, forwarding to `127.0.0.1:targetPort`. */
-  static async start(targetPort: number): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined;
-    const server = createServer((client) => {
-      if (proxy === undefined || proxy.#cut) return void client.destroy();
+  private constructor(targetPort: number) {
+    this.#server = createServer((client) => {
+      if (this.#cut) return void client.destroy();
       const upstream = connect(targetPort, '127.0.0.1');
       for (const socket of [client, upstream]) {
-        proxy.#sockets.add(socket);
+        this.#sockets.add(socket);
         socket.on('error', () => {});
         socket.on('close', () => {
-          proxy!.#sockets.delete(socket);
+          this.#sockets.delete(socket);
           client.destroy();
           upstream.destroy();
         });
       }
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('proxy has no port');
-    proxy = new TcpProxy(server, address.port);
+  }
+
+  /** Listens on a free loopback port, forwarding to `127.0.0.1:targetPort`. */
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(targetPort);
+    await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
     return proxy;
+  }
+
+  /** The port it listens on. */
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
   }
 
   /** Drops every connection, and every new one until {@link restore}. */
@@ -52,6 +53,6 @@ export class TcpProxy {
   /** Drops every connection and stops listening. */
   async close(): Promise<void> {
     this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }

@@ -19,7 +19,7 @@ import { SETTLED_TOKEN, unusable, type ServedRecord } from './served-record.js';
 import type { CacheGrant, RefreshStep, TokenCacheEvents, TokenCacheOptions } from './token-cache-options.js';
 import type { TokenEndpoint } from './token-endpoint.js';
 import { toTokenSet, type TokenSet } from './token-set.js';
-import type { MaybePromise, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
+import type { MaybePromise, StoreLock, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
 import { settlementOf } from './typed-events.js';
 import { unrefTimer } from './unref-timer.js';
 
@@ -152,6 +152,15 @@ interface KeptSet {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** A write attempt is running (one at a time). */
   writing: boolean;
+  /**
+   * The key's lock, held by this process from the refresh that kept the set
+   * until the set is written (released by {@link RefreshProtocol.#dropKept}).
+   * Released at once, it would tell the next taker nothing: that taker
+   * would present the refresh token this set replaced. Held, it either stays
+   * held until the write lands (the store answers) or lapses unreleased,
+   * which the next taker learns from {@link StoreLock.tookOver}.
+   */
+  lock: StoreLock | undefined;
 }
 
 /** A client-credentials identity the endpoint refused, and until when callers get that answer. */
@@ -260,12 +269,35 @@ export class RefreshProtocol {
     run: RefreshRun,
   ): Promise<TokenRecord> {
     const startedAt = this.#now();
-    const lock = this.#store.lock && (await this.#observed(key, 'lock', this.#store.lock(key)));
+    const lock = await this.#lockFor(key);
     try {
       return await this.#refreshLocked(key, seenVersion, background, startedAt, run, lock?.lost, lock?.tookOver);
     } finally {
-      await lock?.release();
+      const kept = this.#kept.get(key);
+      if (lock !== undefined && kept !== undefined && kept.lock === undefined && !this.#keptWritesStopped) {
+        // A set kept (now or before) and not yet written: hold the lock until it is (see KeptSet.lock).
+        kept.lock = lock;
+      } else {
+        await lock?.release();
+      }
     }
+  }
+
+  /**
+   * The key's lock for a refresh: the one this process still holds for its
+   * kept set, if it is not lost (taking it again would wait for ourselves),
+   * else a new one from the store. The refresh owns it until it ends, so the
+   * kept set's write landing meanwhile does not release it under the refresh.
+   */
+  async #lockFor(key: string): Promise<StoreLock | undefined> {
+    const kept = this.#kept.get(key);
+    const held = kept?.lock;
+    if (held !== undefined) {
+      kept!.lock = undefined;
+      if (held.lost?.aborted !== true) return held;
+      await held.release();
+    }
+    return this.#store.lock && (await this.#observed(key, 'lock', this.#store.lock(key)));
   }
 
   /** {@link TokenCache.set}, after validation: resolves whether the write landed. */
@@ -660,15 +692,18 @@ export class RefreshProtocol {
   }
 
   #keep(key: string, record: ServedRecord, from: TokenRecord | undefined, basedOn: number | undefined): void {
-    this.#dropKept(key);
-    const kept: KeptSet = { record, from: from?.tokens, basedOn, attempt: 0, timer: undefined, writing: false };
+    // The lock (if one is held for an older kept set) now covers this one.
+    const lock = this.#kept.get(key)?.lock;
+    this.#dropKept(key, false);
+    const kept: KeptSet = { record, from: from?.tokens, basedOn, attempt: 0, timer: undefined, writing: false, lock };
     this.#kept.set(key, kept);
     this.#scheduleKeptWrite(key, kept);
   }
 
-  #dropKept(key: string): void {
+  #dropKept(key: string, releaseLock = true): void {
     const kept = this.#kept.get(key);
     if (kept?.timer !== undefined) clearTimeout(kept.timer);
+    if (releaseLock) void kept?.lock?.release();
     this.#kept.delete(key);
   }
 

@@ -31,7 +31,12 @@ const CHANNEL_SUFFIX = '}:updated';
 export function recordKeys(prefix: string, key: string): RecordKeys {
   assertKey(key);
   const base = `${prefix}{${key}}`;
-  return { record: base, lock: `${base}:lock`, heldBy: `${base}:held-by`, channel: `${base}${CHANNEL_SUFFIX.slice(1)}` };
+  return {
+    record: base,
+    lock: `${base}:lock`,
+    heldBy: `${base}:held-by`,
+    channel: `${base}${CHANNEL_SUFFIX.slice(1)}`,
+  };
 }
 
 /** The `PSUBSCRIBE` pattern matching the channel of every key under `prefix`. */
