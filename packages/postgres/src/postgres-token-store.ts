@@ -81,7 +81,10 @@ function timestamp(ms: number): Date | null {
  *   it over another), expires by itself when the holder dies, is renewed
  *   every third of `lockTtlMs` while the refresh lasts, and aborts the
  *   lock's `lost` signal when it cannot be renewed in time or another holder
- *   took it. Expiry is judged by the database's clock alone.
+ *   took it. Expiry is judged by the database's clock alone. A released
+ *   lease row is deleted, so a taker that replaces an expired row knows the
+ *   previous holder never released it (`StoreLock.tookOver`): the cache then
+ *   waits for that holder's rotated set before presenting the refresh token.
  * - **Waiters wake by `LISTEN`/`NOTIFY`** (one pool connection held in
  *   `LISTEN`), sent in the same statement as the write or the release, with
  *   polling as the fallback.
