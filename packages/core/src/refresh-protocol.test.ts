@@ -21,7 +21,7 @@ function setup(tookOver?: boolean) {
   const locking: TokenStore = {
     get: (key, options) => {
       if (options?.fresh === true) reads.fresh++;
-      return store.get(key, options);
+      return store.get(key);
     },
     compareAndSet: (key, record, expected) => store.compareAndSet(key, record, expected),
     delete: (key) => store.delete(key),
