@@ -309,8 +309,10 @@ describe('a stale writer on PostgresTokenStore', () => {
     const slow = new ScriptedEndpoint(Date.now);
     const fast = new ScriptedEndpoint(Date.now);
     fast.next = () => ({ accessToken: 'from-b', refreshToken: 'rotated-by-b', expiresAt: Date.now() + 3_600_000 });
+    // A long lease: a's next renewal (a third of it) comes after b's takeover grace period
+    // and write, so a finds out it was taken over only from its refused compare-and-set.
     const stores = [0, 1].map(
-      () => new PostgresTokenStore({ pool: postgres.url, table, lockTtlMs: 5_000, lockPollIntervalMs: 20 }),
+      () => new PostgresTokenStore({ pool: postgres.url, table, lockTtlMs: 30_000, lockPollIntervalMs: 20 }),
     );
     const a = new TokenCache({ endpoint: slow, store: stores[0]! });
     const b = new TokenCache({ endpoint: fast, store: stores[1]! });

@@ -47,6 +47,11 @@ export interface StoreFactory {
   readonly locks: boolean;
   /** The store can hold a record it cannot read (it stores bytes, not objects). */
   readonly corrupt: boolean;
+  /**
+   * The store's locks report `tookOver`: whether the previous holder's lease
+   * ran out without being released.
+   */
+  readonly tookOver?: boolean;
   /** The store implements `dueBefore` (an index of keep-alive due times). */
   readonly dueBefore: boolean;
   /**
@@ -356,6 +361,24 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
           expect(old.lost!.aborted).toBe(true);
           await Promise.all([old.release(), current.release()]);
         });
+
+        if (factory.tookOver)
+          test('a lock taken after its previous lease ran out unreleased says `tookOver`; one taken after a release does not', async () => {
+            const key = freshKey();
+            const other = factory.shared ? peer() : harness.store;
+            const first = await harness.store.lock!(key);
+            expect(first.tookOver).toBe(false);
+            await first.release();
+            const afterRelease = await other.lock!(key, AbortSignal.timeout(10_000));
+            expect(afterRelease.tookOver).toBe(false);
+            await harness.expireLock!(key);
+            const takenOver = await harness.store.lock!(key, AbortSignal.timeout(10_000));
+            expect(takenOver.tookOver).toBe(true);
+            await Promise.all([afterRelease.release(), takenOver.release()]);
+            const next = await other.lock!(key, AbortSignal.timeout(10_000));
+            expect(next.tookOver).toBe(false);
+            await next.release();
+          });
 
         test('a held lock stays held (not lost) while its holder keeps it', async () => {
           const key = freshKey();

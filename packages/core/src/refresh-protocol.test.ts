@@ -3,19 +3,33 @@ import PQueue from 'p-queue';
 import { ManualClock, ScriptedEndpoint } from '../../../test/support/scripted-endpoint.js';
 import { ReauthenticationRequiredError } from './errors.js';
 import { MemoryStore } from './memory-store.js';
-import { RefreshProtocol, type RefreshRun } from './refresh-protocol.js';
+import { RefreshProtocol, TAKEOVER_GRACE_MS, type RefreshRun } from './refresh-protocol.js';
 import type { TokenCacheEvents } from './token-cache-options.js';
+import type { TokenStore } from './token-store.js';
 
 const HOUR = 3_600_000;
 
-/** The protocol on its own, against a store, with no TokenCache around it. */
-function setup() {
+/**
+ * The protocol on its own, against a store, with no TokenCache around it.
+ * With `tookOver`, the store has locks, each taken over (or not) from a lapsed holder.
+ */
+function setup(tookOver?: boolean) {
   const clock = new ManualClock();
   const endpoint = new ScriptedEndpoint(clock.now);
   const store = new MemoryStore();
+  const reads = { fresh: 0 };
+  const locking: TokenStore = {
+    get: (key, options) => {
+      if (options?.fresh === true) reads.fresh++;
+      return store.get(key);
+    },
+    compareAndSet: (key, record, expected) => store.compareAndSet(key, record, expected),
+    delete: (key) => store.delete(key),
+    lock: async () => ({ tookOver, release: async () => {} }),
+  };
   const events: [keyof TokenCacheEvents, unknown][] = [];
   const protocol = new RefreshProtocol({
-    store,
+    store: tookOver === undefined ? store : locking,
     grant: 'refresh_token',
     endpointFor: () => endpoint,
     queue: new PQueue({ concurrency: 1 }),
@@ -28,10 +42,9 @@ function setup() {
     now: clock.now,
     random: () => 0,
     emit: (name, payload) => void events.push([name, payload]),
-    startPass: () => undefined,
   });
   const run = (): RefreshRun => ({ promise: Promise.resolve(undefined as never), deleted: false });
-  return { clock, endpoint, store, protocol, events, run };
+  return { clock, endpoint, store, protocol, events, run, reads };
 }
 
 describe('RefreshProtocol against a store', () => {
@@ -99,5 +112,39 @@ describe('RefreshProtocol against a store', () => {
     endpoint.release();
     await expect(refreshing).rejects.toMatchObject({ reason: 'no_tokens' });
     expect(store.get('k')).toBeUndefined();
+  });
+
+  describe('after taking over a lock whose lease ran out unreleased', () => {
+    it('waits for the previous holder’s write and adopts it, presenting nothing', async () => {
+      const { clock, endpoint, store, protocol, run } = setup(true);
+      await protocol.set('k', { accessToken: 'a0', refreshToken: 'r0', expiresAt: clock.time }, clock.time);
+      const refreshing = protocol.refresh('k', 1, false, run());
+      // The previous holder's kept set lands while the taker waits.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const kept = { ...store.get('k')!, version: 2, tokens: { accessToken: 'a1', refreshToken: 'r1' } };
+      expect(store.compareAndSet('k', { ...kept, usableUntil: Infinity }, 1)).toBe(true);
+      expect((await refreshing).tokens.accessToken).toBe('a1');
+      expect(endpoint.calls).toHaveLength(0);
+    });
+
+    it('refreshes once the grace period passed without a write', async () => {
+      const { clock, endpoint, protocol, run, reads } = setup(true);
+      await protocol.set('k', { accessToken: 'a0', refreshToken: 'r0', expiresAt: clock.time }, clock.time);
+      reads.fresh = 0;
+      const refreshed = await protocol.refresh('k', 1, false, run());
+      // The re-read after taking the lock, then one every 100 ms of the grace period.
+      expect(reads.fresh).toBe(1 + TAKEOVER_GRACE_MS / 100);
+      expect(refreshed.tokens.refreshToken).toBe('refresh-1');
+      expect(endpoint.calls).toEqual([{ grant: 'refresh_token', refreshToken: 'r0' }]);
+    });
+
+    it('does not wait when the lock was released by its previous holder', async () => {
+      const { clock, endpoint, protocol, run, reads } = setup(false);
+      await protocol.set('k', { accessToken: 'a0', refreshToken: 'r0', expiresAt: clock.time }, clock.time);
+      reads.fresh = 0;
+      await protocol.refresh('k', 1, false, run());
+      expect(reads.fresh).toBe(1); // the re-read after taking the lock, and no waiting
+      expect(endpoint.calls).toHaveLength(1);
+    });
   });
 });

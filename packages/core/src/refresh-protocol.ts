@@ -19,7 +19,7 @@ import { SETTLED_TOKEN, unusable, type ServedRecord } from './served-record.js';
 import type { CacheGrant, RefreshStep, TokenCacheEvents, TokenCacheOptions } from './token-cache-options.js';
 import type { TokenEndpoint } from './token-endpoint.js';
 import { toTokenSet, type TokenSet } from './token-set.js';
-import type { MaybePromise, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
+import type { MaybePromise, StoreLock, StoreReadOptions, TokenRecord, TokenStore } from './token-store.js';
 import { settlementOf } from './typed-events.js';
 import { unrefTimer } from './unref-timer.js';
 
@@ -63,11 +63,48 @@ const MIN_USABLE_MS = 1_000;
  */
 const CLIENT_REFUSED_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
 
-/** Pauses between attempts to write a rotated set the store refused (it was unreachable). */
-const KEPT_WRITE_BACKOFF = { baseMs: 1_000, maxMs: 30_000 };
+/**
+ * Pauses between attempts to write a rotated set the store refused (it was
+ * unreachable). Short and capped at a second: the set must land as soon as
+ * the store answers again, before another process that takes over the
+ * key's lock gives up waiting for it (see TAKEOVER_GRACE_MS). One
+ * compare-and-set per kept key per second is no load on a store.
+ */
+const KEPT_WRITE_BACKOFF = { baseMs: 250, maxMs: 1_000 };
+
+/**
+ * How long a process that took over a lock whose lease ran out unreleased
+ * ({@link StoreLock.tookOver}) waits for the previous holder's kept set
+ * before it presents the stored refresh token. The previous holder retries
+ * its write at least every KEPT_WRITE_BACKOFF.maxMs (1 s) without needing
+ * the lock; an attempt already in flight when the store came back may first
+ * have to time out (the stores' default operation timeout is 2 s); one more
+ * second of slack. A holder cut off from the store for longer than this
+ * after the store answers others again is the residual window.
+ */
+export const TAKEOVER_GRACE_MS = 4_000;
+
+/** How often the store is re-read during the takeover grace period. */
+const TAKEOVER_POLL_MS = 100;
 
 /** Reads the shared source itself; every protocol step that decides on the record reads this way. */
 const FRESH: StoreReadOptions = Object.freeze({ fresh: true });
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', done);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /**
  * Whether two token sets are the same grant state. A record that holds the
@@ -113,6 +150,17 @@ interface KeptSet {
   readonly basedOn: number | undefined;
   attempt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** A write attempt is running (one at a time). */
+  writing: boolean;
+  /**
+   * The key's lock, held by this process from the refresh that kept the set
+   * until the set is written (released by {@link RefreshProtocol.#dropKept}).
+   * Released at once, it would tell the next taker nothing: that taker
+   * would present the refresh token this set replaced. Held, it either stays
+   * held until the write lands (the store answers) or lapses unreleased,
+   * which the next taker learns from {@link StoreLock.tookOver}.
+   */
+  lock: StoreLock | undefined;
 }
 
 /** A client-credentials identity the endpoint refused, and until when callers get that answer. */
@@ -137,8 +185,6 @@ export interface RefreshProtocolDeps {
   readonly now: () => number;
   readonly random: () => number;
   readonly emit: <Name extends keyof TokenCacheEvents>(name: Name, payload: TokenCacheEvents[Name]) => void;
-  /** Starts a background pass of `refresh` through the cache's single flight, unless one is running. */
-  readonly startPass: (key: string) => Promise<unknown> | undefined;
   /** Whether anyone listens to `name`; payloads of tracing events are only made then. */
   readonly listening?: (name: keyof TokenCacheEvents) => boolean;
 }
@@ -158,7 +204,6 @@ export class RefreshProtocol {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #emit: RefreshProtocolDeps['emit'];
-  readonly #startPass: RefreshProtocolDeps['startPass'];
   readonly #listening: NonNullable<RefreshProtocolDeps['listening']>;
 
   /**
@@ -169,6 +214,8 @@ export class RefreshProtocol {
   readonly #writes = new Map<string, Promise<unknown>>();
   /** Rotated sets the store could not take yet; never evicted (each is a live grant). */
   readonly #kept = new Map<string, KeptSet>();
+  /** Set at shutdown: kept sets get one last pass from the cache, no more timed attempts. */
+  #keptWritesStopped = false;
   /** Client-credentials identities the endpoint refused recently. */
   readonly #refusals = new LRUCache<string, Refusal>({ max: MAX_REMEMBERED_FAILURES });
   #refreshes = 0;
@@ -187,7 +234,6 @@ export class RefreshProtocol {
     this.#now = deps.now;
     this.#random = deps.random;
     this.#emit = deps.emit;
-    this.#startPass = deps.startPass;
     this.#listening = deps.listening ?? (() => false);
   }
 
@@ -203,6 +249,7 @@ export class RefreshProtocol {
 
   /** Stops the timers of every kept set and returns their keys, for one last write pass at shutdown. */
   stopKeptWrites(): string[] {
+    this.#keptWritesStopped = true;
     for (const kept of this.#kept.values()) {
       if (kept.timer !== undefined) clearTimeout(kept.timer);
       kept.timer = undefined;
@@ -222,12 +269,35 @@ export class RefreshProtocol {
     run: RefreshRun,
   ): Promise<TokenRecord> {
     const startedAt = this.#now();
-    const lock = this.#store.lock && (await this.#observed(key, 'lock', this.#store.lock(key)));
+    const lock = await this.#lockFor(key);
     try {
-      return await this.#refreshLocked(key, seenVersion, background, startedAt, run, lock?.lost);
+      return await this.#refreshLocked(key, seenVersion, background, startedAt, run, lock?.lost, lock?.tookOver);
     } finally {
-      await lock?.release();
+      const kept = this.#kept.get(key);
+      if (lock !== undefined && kept !== undefined && kept.lock === undefined && !this.#keptWritesStopped) {
+        // A set kept (now or before) and not yet written: hold the lock until it is (see KeptSet.lock).
+        kept.lock = lock;
+      } else {
+        await lock?.release();
+      }
     }
+  }
+
+  /**
+   * The key's lock for a refresh: the one this process still holds for its
+   * kept set, if it is not lost (taking it again would wait for ourselves),
+   * else a new one from the store. The refresh owns it until it ends, so the
+   * kept set's write landing meanwhile does not release it under the refresh.
+   */
+  async #lockFor(key: string): Promise<StoreLock | undefined> {
+    const kept = this.#kept.get(key);
+    const held = kept?.lock;
+    if (held !== undefined) {
+      kept!.lock = undefined;
+      if (held.lost?.aborted !== true) return held;
+      await held.release();
+    }
+    return this.#store.lock && (await this.#observed(key, 'lock', this.#store.lock(key)));
   }
 
   /** {@link TokenCache.set}, after validation: resolves whether the write landed. */
@@ -290,7 +360,8 @@ export class RefreshProtocol {
   /**
    * The body of a refresh, run while holding the key's lock (if the store
    * has locks). `lost` aborts when the store can no longer vouch for the
-   * lock: from then on the refresh token is not presented.
+   * lock: from then on the refresh token is not presented. `tookOver`: the
+   * lock's previous lease ran out unreleased (see {@link StoreLock.tookOver}).
    */
   async #refreshLocked(
     key: string,
@@ -299,18 +370,31 @@ export class RefreshProtocol {
     startedAt: number,
     run: RefreshRun,
     lost: AbortSignal | undefined,
+    tookOver = false,
   ): Promise<TokenRecord> {
     // Re-read the shared source after taking the lock: another process may have refreshed already.
     let current = await this.#store.get(key, FRESH);
     if (this.#kept.has(key)) current = await this.#serially(key, () => this.#writeKept(key, current));
     if (current === undefined && this.#load !== undefined) current = await this.#loadIntoStore(key);
     const clientCredentials = this.#grant === 'client_credentials';
-    // A client-credentials identity is never dead: it has no refresh token to lose.
-    if (current?.reauthenticationRequired && !clientCredentials) {
-      throw new ReauthenticationRequiredError('invalid_grant', { key });
-    }
-    if (current !== undefined && current.version !== seenVersion && this.#now() < current.usableUntil) {
-      return current;
+    // A client-credentials identity has no refresh token another holder could have consumed.
+    let waited = !tookOver || clientCredentials;
+    for (;;) {
+      // A client-credentials identity is never dead: it has no refresh token to lose.
+      if (current?.reauthenticationRequired && !clientCredentials) {
+        throw new ReauthenticationRequiredError('invalid_grant', { key });
+      }
+      if (current !== undefined && current.version !== seenVersion && this.#now() < current.usableUntil) {
+        return current;
+      }
+      if (waited) break;
+      // About to present the stored refresh token after a takeover: the
+      // previous holder may have consumed it already, and be about to write
+      // the set it got back. Give it the grace period; adopt what it writes.
+      waited = true;
+      const latest = await this.#awaitPreviousHolder(key, current, lost);
+      if (latest === current) break;
+      current = latest;
     }
     // A refresh token known to have expired is never presented (invariant 8).
     const refreshTokenExpiresAt = current?.tokens.refreshTokenExpiresAt;
@@ -581,41 +665,92 @@ export class RefreshProtocol {
     this.#refusals.set(key, { error, until: this.#now() + pause, inARow });
   }
 
+  /**
+   * After a takeover, re-reads `key` every TAKEOVER_POLL_MS for up to
+   * TAKEOVER_GRACE_MS and resolves the first record whose version differs
+   * from `current`'s (the previous holder's kept set, or any other write),
+   * or `current` itself when none lands or the lock is lost meanwhile. A
+   * read that fails is retried: the store may still be coming back.
+   */
+  async #awaitPreviousHolder(
+    key: string,
+    current: TokenRecord | undefined,
+    lost: AbortSignal | undefined,
+  ): Promise<TokenRecord | undefined> {
+    // Counted rather than timed against `now`, so an injected clock that stands still cannot make it spin.
+    for (let polls = Math.ceil(TAKEOVER_GRACE_MS / TAKEOVER_POLL_MS); polls > 0; polls--) {
+      if (!(await pause(TAKEOVER_POLL_MS, lost))) return current;
+      let latest: TokenRecord | undefined;
+      try {
+        latest = await this.#store.get(key, FRESH);
+      } catch {
+        continue;
+      }
+      if (latest?.version !== current?.version) return latest;
+    }
+    return current;
+  }
+
   #keep(key: string, record: ServedRecord, from: TokenRecord | undefined, basedOn: number | undefined): void {
-    this.#dropKept(key);
-    const kept: KeptSet = { record, from: from?.tokens, basedOn, attempt: 0, timer: undefined };
+    // The lock (if one is held for an older kept set) now covers this one.
+    const lock = this.#kept.get(key)?.lock;
+    this.#dropKept(key, false);
+    const kept: KeptSet = { record, from: from?.tokens, basedOn, attempt: 0, timer: undefined, writing: false, lock };
     this.#kept.set(key, kept);
     this.#scheduleKeptWrite(key, kept);
   }
 
-  #dropKept(key: string): void {
+  #dropKept(key: string, releaseLock = true): void {
     const kept = this.#kept.get(key);
     if (kept?.timer !== undefined) clearTimeout(kept.timer);
+    if (releaseLock) void kept?.lock?.release();
     this.#kept.delete(key);
   }
 
   #scheduleKeptWrite(key: string, kept: KeptSet): void {
-    if (kept.timer !== undefined) return;
+    if (kept.timer !== undefined || this.#keptWritesStopped) return;
     kept.attempt += 1;
     const delay = backoffDelay(kept.attempt, KEPT_WRITE_BACKOFF, 'half', this.#random());
     kept.timer = setTimeout(() => {
       kept.timer = undefined;
-      if (this.#kept.get(key) === kept) this.writeKeptSoon(key);
+      if (this.#kept.get(key) === kept) this.#attemptKeptWrite(key, kept);
     }, delay);
     unrefTimer(kept.timer);
   }
 
+  /**
+   * Asks for the kept set of `key` to be written now (a caller was served
+   * it), unless an attempt is running or already scheduled: hits never add
+   * load on a store that is down.
+   */
   writeKeptSoon(key: string): void {
-    const again = (): void => {
-      const kept = this.#kept.get(key);
-      if (kept !== undefined) this.#scheduleKeptWrite(key, kept);
+    const kept = this.#kept.get(key);
+    if (kept === undefined || kept.writing || kept.timer !== undefined || this.#keptWritesStopped) return;
+    this.#attemptKeptWrite(key, kept);
+  }
+
+  /**
+   * One attempt at writing `kept`, without the key's lock: the lease this
+   * process held when it kept the set could not be released while the store
+   * was down and may have run out, and waiting for the lock again would let
+   * another holder present the consumed refresh token first. The write needs
+   * no lock: {@link #writeKept} is a compare-and-set over the very record the
+   * refresh started from, so it can never overwrite anything newer. Until it
+   * lands, it is retried on the KEPT_WRITE_BACKOFF cadence.
+   */
+  #attemptKeptWrite(key: string, kept: KeptSet): void {
+    kept.writing = true;
+    const settled = (): void => {
+      kept.writing = false;
+      if (this.#kept.get(key) === kept) this.#scheduleKeptWrite(key, kept);
     };
-    this.#startPass(key)?.then(again, again);
+    this.#serially(key, async () => this.#writeKept(key, await this.#store.get(key, FRESH))).then(settled, settled);
   }
 
   /**
    * Writes the kept set of `key` over `current` (what the store holds now)
-   * and resolves what the store holds afterwards. Run with the lock held.
+   * and resolves what the store holds afterwards. Safe with or without the
+   * lock (see {@link #attemptKeptWrite}).
    */
   async #writeKept(key: string, current: TokenRecord | undefined): Promise<TokenRecord | undefined> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {

@@ -175,6 +175,29 @@ describe('the store unreachable between the answer and the write', () => {
     expect(saved.at(-1)).toBe(shared.shared.get('k')!.tokens.refreshToken);
   });
 
+  it('holds the lock until the kept set is written: another process that gets the lock presents only the rotated token', async () => {
+    const shared = new LockableStore();
+    const clock = new ManualClock();
+    const endpoint = new ScriptedEndpoint(clock.now);
+    const [a, b] = [0, 1].map(
+      () => new TokenCache({ endpoint, now: clock.now, random: () => 0, store: shared.process() }),
+    ) as [TokenCache, TokenCache];
+    await a.set('k', tokensExpiringIn(clock, 0));
+    endpoint.next = () => {
+      shared.down = true; // the server answered; the store blinked during the write
+      endpoint.next = undefined;
+      return { accessToken: 'access-1', refreshToken: 'refresh-1', expiresAt: clock.time + HOUR };
+    };
+    expect(await a.getAccessToken('k')).toBe('access-1'); // kept
+    // Back before A's lock was released: released now, it would hand B the consumed refresh-0.
+    shared.down = false;
+    expect(shared.isLocked('k')).toBe(true);
+    expect(await b.getAccessToken('k')).toBe('access-1');
+    expect(presented(endpoint)).toEqual(['refresh-0']);
+    expect(shared.isLocked('k')).toBe(false);
+    expect(shared.shared.get('k')!.tokens.refreshToken).toBe('refresh-1');
+  });
+
   it('drops a kept set when a new login is set, so the store and save hook agree on the newest grant', async () => {
     const shared = new LockableStore();
     const clock = new ManualClock();

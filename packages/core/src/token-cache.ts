@@ -133,7 +133,6 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
       now: resolved.now,
       random: resolved.random,
       emit: (name, payload) => this.emit(name, payload),
-      startPass: (key) => (this.#inflight.has(key) ? undefined : this.#refresh(key, undefined, 'store_retry')),
       listening: (name) => this.listenerCount(name) > 0,
     });
     this.#scheduleSweep();

@@ -51,6 +51,16 @@ export interface StoreLock {
    * process may be presenting it. Absent for locks that cannot be lost.
    */
   readonly lost?: AbortSignal;
+  /**
+   * The lock was taken over from a holder whose lease ran out without being
+   * released (it crashed, or lost the store while refreshing). That holder
+   * may have presented the stored refresh token and be holding the rotated
+   * set it got back, waiting for the store to take it: presenting the stored
+   * refresh token at once could reuse a consumed one. The cache then waits a
+   * grace period for such a write before it refreshes. Stores that cannot
+   * tell leave it undefined (treated as false).
+   */
+  readonly tookOver?: boolean;
   /** Releases the lock if this holder still owns it. Never throws. */
   release(): Promise<void>;
 }

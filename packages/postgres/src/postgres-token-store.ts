@@ -81,7 +81,10 @@ function timestamp(ms: number): Date | null {
  *   it over another), expires by itself when the holder dies, is renewed
  *   every third of `lockTtlMs` while the refresh lasts, and aborts the
  *   lock's `lost` signal when it cannot be renewed in time or another holder
- *   took it. Expiry is judged by the database's clock alone.
+ *   took it. Expiry is judged by the database's clock alone. A released
+ *   lease row is deleted, so a taker that replaces an expired row knows the
+ *   previous holder never released it (`StoreLock.tookOver`): the cache then
+ *   waits for that holder's rotated set before presenting the refresh token.
  * - **Waiters wake by `LISTEN`/`NOTIFY`** (one pool connection held in
  *   `LISTEN`), sent in the same statement as the write or the release, with
  *   polling as the fallback.
@@ -264,7 +267,8 @@ export class PostgresTokenStore implements TokenStore {
       const wake = this.#listener.next(key);
       try {
         const sentAt = performance.now();
-        if (await this.#tryAcquire(key, holder)) return this.#heldLock(key, holder, sentAt);
+        const taken = await this.#tryAcquire(key, holder);
+        if (taken !== undefined) return this.#heldLock(key, holder, sentAt, taken.tookOver);
         const left = deadline - Date.now();
         if (left <= 0) {
           throw new StoreUnavailableError(
@@ -343,12 +347,16 @@ export class PostgresTokenStore implements TokenStore {
   /**
    * One attempt at the lease. If it times out, the insert may still commit
    * later, taking a lease nobody renews; a release of the same holder undoes
-   * that (or the lease expires after `lockTtlMs`).
+   * that (or the lease expires after `lockTtlMs`). Resolves undefined when
+   * another holder has the lease, else whether it was taken over: a
+   * released lease is deleted, so a row still there belonged to a holder
+   * whose lease ran out unreleased.
    */
-  async #tryAcquire(key: string, holder: string): Promise<boolean> {
+  async #tryAcquire(key: string, holder: string): Promise<{ tookOver: boolean } | undefined> {
     try {
       const result = await this.#query('lock', this.#sql.acquire, [key, holder, this.#lockTtlMs]);
-      return result.rowCount === 1;
+      if (result.rowCount !== 1) return undefined;
+      return { tookOver: (result.rows[0] as { took_over?: unknown } | undefined)?.took_over === true };
     } catch (error) {
       void this.#query('lock release', this.#sql.release, [key, holder, this.#payload(RELEASED, key)]).catch(() => {});
       throw error;
@@ -356,7 +364,7 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   /** The held lease, renewed by a watchdog until released (see LockWatchdog). */
-  #heldLock(key: string, holder: string, takenAt: number): StoreLock {
+  #heldLock(key: string, holder: string, takenAt: number, tookOver: boolean): StoreLock {
     const watchdog = new LockWatchdog({
       key,
       ttlMs: this.#lockTtlMs,
@@ -371,6 +379,7 @@ export class PostgresTokenStore implements TokenStore {
     let released = false;
     return {
       lost: watchdog.lost,
+      tookOver,
       release: async () => {
         if (released) return;
         released = true;
@@ -456,7 +465,7 @@ function statements(table: string) {
     update: `WITH w AS (UPDATE ${table} SET version = $2, data = $3, refresh_at = $4, usable_until = $5, reauthentication_required = $6, sweep_at = $9, updated_at = now() WHERE key = $1 AND version = $8 RETURNING 1) ${notify('$7')} FROM w`,
     due: `SELECT key FROM ${table} WHERE sweep_at <= $1 ORDER BY sweep_at LIMIT $2`,
     delete: `WITH d AS (DELETE FROM ${table} WHERE key = $1 RETURNING 1) ${notify('$2')} FROM d`,
-    acquire: `INSERT INTO ${locks} (key, holder, expires_at) VALUES ($1, $2, clock_timestamp() + $3::integer * interval '1 millisecond') ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at WHERE ${locks}.expires_at <= clock_timestamp()`,
+    acquire: `INSERT INTO ${locks} (key, holder, expires_at) VALUES ($1, $2, clock_timestamp() + $3::integer * interval '1 millisecond') ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at WHERE ${locks}.expires_at <= clock_timestamp() RETURNING (xmax::text <> '0') AS took_over`,
     renew: `UPDATE ${locks} SET expires_at = clock_timestamp() + $3::integer * interval '1 millisecond' WHERE key = $1 AND holder = $2`,
     release: `WITH d AS (DELETE FROM ${locks} WHERE key = $1 AND holder = $2 RETURNING 1) ${notify('$3')} FROM d`,
   } as const;

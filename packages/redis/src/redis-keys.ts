@@ -10,6 +10,11 @@ export interface RecordKeys {
   readonly record: string;
   /** The refresh lock: a string holding its holder's id, with a TTL. */
   readonly lock: string;
+  /**
+   * The lock's last holder, without a TTL: set on every take, deleted on
+   * release, so a taker that finds it knows the previous lease ran out unreleased.
+   */
+  readonly heldBy: string;
   /** Pub/sub channel announcing every write and delete of the record. */
   readonly channel: string;
 }
@@ -26,7 +31,12 @@ const CHANNEL_SUFFIX = '}:updated';
 export function recordKeys(prefix: string, key: string): RecordKeys {
   assertKey(key);
   const base = `${prefix}{${key}}`;
-  return { record: base, lock: `${base}:lock`, channel: `${base}${CHANNEL_SUFFIX.slice(1)}` };
+  return {
+    record: base,
+    lock: `${base}:lock`,
+    heldBy: `${base}:held-by`,
+    channel: `${base}${CHANNEL_SUFFIX.slice(1)}`,
+  };
 }
 
 /** The `PSUBSCRIBE` pattern matching the channel of every key under `prefix`. */

@@ -227,15 +227,15 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
       expect(await admin.hgetall(`${prefix}{k}`)).toEqual(fields);
     });
 
-    it('keeps keys Redis-Cluster-safe: record, lock and channel share one hash tag', async () => {
+    it('keeps keys Redis-Cluster-safe: record, lock, its held-by key and channel share one hash tag', async () => {
       const prefix = freshPrefix();
       const store = storeFor(prefix);
       await store.compareAndSet('user:42', record(1, 'a'), undefined);
       const lock = await store.lock('user:42');
       const keys = await admin.keys(`${prefix}*`);
-      expect(keys.sort()).toEqual([`${prefix}{user:42}`, `${prefix}{user:42}:lock`]);
+      expect(keys.sort()).toEqual([`${prefix}{user:42}`, `${prefix}{user:42}:held-by`, `${prefix}{user:42}:lock`]);
       await lock.release();
-      expect(await admin.exists(`${prefix}{user:42}:lock`)).toBe(0);
+      expect(await admin.exists(`${prefix}{user:42}:lock`, `${prefix}{user:42}:held-by`)).toBe(0);
     });
 
     it('shows neither tokens nor key material in inspect', async () => {
@@ -411,6 +411,48 @@ describe.each(IOREDIS_MAJORS)('RedisTokenStore on $name', (major) => {
       if ((await admin.get(`${prefix}{k}:lock`)) !== null) {
         expect(await admin.get(`${prefix}{k}:lock`)).toBe('intruder'); // release never frees another's lock
       }
+    });
+
+    it('says tookOver only for a lock whose previous lease ran out unreleased', async () => {
+      const prefix = freshPrefix();
+      const [a, b] = [storeFor(prefix, { lockTtlMs: 300 }), storeFor(prefix, { lockTtlMs: 300 })];
+      const first = await a.lock('k');
+      expect(first.tookOver).toBe(false);
+      await first.release();
+      const released = await b.lock('k');
+      expect(released.tookOver).toBe(false);
+      // The holder stops renewing (as when it lost Redis) and its lease runs out.
+      await admin.del(`${prefix}{k}:lock`);
+      const takenOver = await a.lock('k');
+      expect(takenOver.tookOver).toBe(true);
+      // The lapsed holder's late release frees nothing, and the next taker after a proper release is told nothing.
+      await released.release();
+      expect(await admin.exists(`${prefix}{k}:lock`)).toBe(1);
+      await takenOver.release();
+      const after = await b.lock('k');
+      expect(after.tookOver).toBe(false);
+      await after.release();
+    });
+
+    it('a release wakes a waiter in another process at once, and leaves that process’s local copy in place', async () => {
+      const prefix = freshPrefix();
+      // Waiters poll only once a minute: getting the lock within the test's timeout takes the release message.
+      const holder = storeFor(prefix, { lockPollIntervalMs: 60_000 });
+      const waiter = storeFor(prefix, { lockPollIntervalMs: 60_000 });
+      await holder.compareAndSet('k', record(1, 'a'), undefined);
+      await waiter.get('k');
+      expect(waiter.get('k')).not.toBeInstanceOf(Promise); // in L1
+      const held = await holder.lock('k');
+      const waiting = waiter.lock('k');
+      // The waiter's first attempt is refused before the release, so only a wake-up gets it the lock.
+      await waitFor(async () => (await admin.pttl(`${prefix}{k}:lock`)) > 0, 'the lock held');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await held.release();
+      const next = await waiting;
+      expect(next.tookOver).toBe(false);
+      // The release wrote no record: the waiter still answers from its local copy.
+      expect(waiter.get('k')).not.toBeInstanceOf(Promise);
+      await next.release();
     });
 
     itWithOwnServer('aborts lost before the lock could lapse when Redis is paused', async () => {

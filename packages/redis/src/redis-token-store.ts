@@ -14,9 +14,14 @@ import { canonicalVersion } from './canonical-version.js';
 import { recordKeys, sweepIndexKey, type RecordKeys } from './redis-keys.js';
 import type { RedisClient, RedisTokenStoreOptions } from './redis-token-store-options.js';
 import { COMPARE_AND_SET, DELETE_RECORD, EXTEND_LOCK, RELEASE_LOCK, TAKE_LOCK, type LuaScript } from './scripts.js';
-import { UpdateListener } from './update-listener.js';
+import { LOCK_RELEASED, UpdateListener } from './update-listener.js';
 import { validateStoreOptions } from './validate-store-options.js';
 import { withTimeout } from './with-timeout.js';
+
+/** Answers of the TAKE_LOCK script. */
+const NOT_TAKEN = 0;
+const TAKEN = 1;
+const TAKEN_OVER = 2;
 
 /** HMGET on a key that is not a hash: a tampered record, not an outage. */
 const WRONG_TYPE = Symbol('wrong type');
@@ -34,8 +39,11 @@ function isVersion(value: unknown): value is number {
  *   long as it is held and released atomically, only by its holder. When it
  *   cannot be renewed in time (Redis unreachable or paused) or another
  *   holder has it, `StoreLock.lost` aborts before it could lapse. Processes
- *   that must wait are woken by pub/sub when the new record is written, with
- *   polling as a fallback, and wait no longer than the lock's lifetime.
+ *   that must wait are woken by pub/sub when the new record is written or
+ *   the lock released, with polling as a fallback, and wait no longer than
+ *   the lock's lifetime. A lock taken over from a lease that ran out
+ *   unreleased says so (`StoreLock.tookOver`), so the cache waits for the
+ *   previous holder's rotated set before presenting the stored refresh token.
  * - **Fencing.** Records carry a version and every write is a
  *   compare-and-set, so a process whose lock lapsed can never overwrite a
  *   newer record. A record with a version that is not canonical is corrupt;
@@ -213,7 +221,7 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * Takes `key`'s refresh lock, waiting for another holder to finish (woken
-   * by its update, or by polling) for at most the lock's lifetime plus one
+   * by its update or release, or by polling) for at most the lock's lifetime plus one
    * poll. Once taken, the lock is renewed until released, and the record is
    * re-read into L1, so the holder sees what other processes wrote even
    * through a plain `get`.
@@ -230,7 +238,8 @@ export class RedisTokenStore implements TokenStore {
       const wake = this.#updates.next(names.channel);
       try {
         const takenAt = performance.now();
-        if (await this.#tryLock(names, holder)) return this.#heldLock(key, names, holder, takenAt);
+        const taken = await this.#tryLock(names, holder);
+        if (taken !== NOT_TAKEN) return this.#heldLock(key, names, holder, takenAt, taken === TAKEN_OVER);
         if (Date.now() >= deadline) {
           throw new StoreUnavailableError(`Refresh lock for key \`${key}\` not acquired within ${this.#lockTtlMs} ms`);
         }
@@ -305,16 +314,22 @@ export class RedisTokenStore implements TokenStore {
    * release; a release of the same holder id, queued right behind it on the
    * same connection, undoes that.
    */
-  async #tryLock(names: RecordKeys, holder: string): Promise<boolean> {
+  async #tryLock(names: RecordKeys, holder: string): Promise<number> {
     try {
-      return (await this.#run('lock', TAKE_LOCK, [names.lock], [holder, String(this.#lockTtlMs)])) === 1;
+      const taken = await this.#run('lock', TAKE_LOCK, [names.lock, names.heldBy], [holder, String(this.#lockTtlMs)]);
+      return taken === TAKEN || taken === TAKEN_OVER ? taken : NOT_TAKEN;
     } catch (error) {
-      void this.#run('lock release', RELEASE_LOCK, [names.lock], [holder]).catch(() => {});
+      void this.#releaseLock(names, holder, true).catch(() => {});
       throw error;
     }
   }
 
-  #heldLock(key: string, names: RecordKeys, holder: string, takenAt: number): StoreLock {
+  #releaseLock(names: RecordKeys, holder: string, keepHeldBy = false): Promise<unknown> {
+    const args = [holder, names.channel, LOCK_RELEASED, keepHeldBy ? '1' : ''];
+    return this.#run('lock release', RELEASE_LOCK, [names.lock, names.heldBy], args);
+  }
+
+  #heldLock(key: string, names: RecordKeys, holder: string, takenAt: number, tookOver: boolean): StoreLock {
     const watchdog = new LockWatchdog({
       key,
       ttlMs: this.#lockTtlMs,
@@ -324,11 +339,11 @@ export class RedisTokenStore implements TokenStore {
     });
     const release = async (): Promise<void> => {
       watchdog.stop();
-      await this.#run('lock release', RELEASE_LOCK, [names.lock], [holder]).catch(() => {
-        // An unreleased lock expires on its own after lockTtlMs.
+      await this.#releaseLock(names, holder).catch(() => {
+        // An unreleased lock expires on its own after lockTtlMs (and the next taker learns it took over).
       });
     };
-    return { lost: watchdog.lost, release };
+    return { lost: watchdog.lost, tookOver, release };
   }
 
   async #read(key: string): Promise<TokenRecord | undefined> {

@@ -62,13 +62,20 @@ return 1
 `);
 
 /**
- * Takes a lock if nobody holds it.
- * KEYS[1] lock key; ARGV[1] the holder's id; ARGV[2] lifetime in ms.
- * Returns 1 when taken.
+ * Takes a lock if nobody holds it, and says whether it was taken over: the
+ * companion "held by" key (no TTL) is set on every take and deleted only by
+ * a release, so finding one means the previous holder's lease ran out
+ * without being released (it crashed, or lost Redis while refreshing).
+ * KEYS[1] lock key; KEYS[2] its "held by" key; ARGV[1] the holder's id;
+ * ARGV[2] lifetime in ms.
+ * Returns 1 when taken, 2 when taken over, 0 when another holder has it.
  */
 export const TAKE_LOCK = script(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local previous = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[1])
+if previous then return 2 end
+return 1
 `);
 
 /**
@@ -86,12 +93,21 @@ return 0
 
 /**
  * Releases a lock only if the caller still holds it (its value matches), so
- * a holder whose lock expired can never release someone else's.
- * KEYS[1] lock key; ARGV[1] the holder's id. Returns 1 when released.
+ * a holder whose lock expired can never release someone else's (nor clear
+ * the "held by" key that tells the next taker about the lapse). Announces
+ * the release on the record's channel, so waiters in other processes try
+ * again at once; the message is one no write id can be, so nobody drops its
+ * local copy for it (nothing was written).
+ * KEYS[1] lock key; KEYS[2] its "held by" key; ARGV[1] the holder's id;
+ * ARGV[2] update channel; ARGV[3] the release message; ARGV[4] '1' to keep
+ * the "held by" key (undoing a take that timed out: whether it took over
+ * from a lapsed lease is unknown, so the next taker must assume it did).
+ * Returns 1 when released.
  */
 export const RELEASE_LOCK = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[4] ~= '1' then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
 `);

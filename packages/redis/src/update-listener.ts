@@ -9,6 +9,13 @@ import type { RedisClient } from './redis-token-store-options.js';
  */
 type DuplicateWithOverride = (override: { readonly autoResubscribe: boolean }) => RedisClient;
 
+/**
+ * Published on a record's channel when its lock is released: it wakes lock
+ * waiters but is not a write. Write ids always hold a `.` and never a `:`,
+ * so no write id equals it.
+ */
+export const LOCK_RELEASED = ':released';
+
 /** One wait for an update on a channel. */
 export type PendingUpdate = PendingWake;
 
@@ -24,8 +31,8 @@ export interface UpdateHandlers {
 }
 
 /**
- * Hears every write and delete of a record under the store's prefix, from
- * any process, on one extra connection (a `duplicate()` of the client,
+ * Hears every write and delete of a record under the store's prefix, and
+ * every release of its lock, from any process, on one extra connection (a `duplicate()` of the client,
  * opened on first use) subscribed to one pattern. It keeps the local copies
  * coherent and wakes processes waiting for a refresh lock.
  *
@@ -78,7 +85,8 @@ export class UpdateListener {
     });
     subscriber.on('pmessage', (pattern: string, channel: string, message: string) => {
       if (pattern !== this.#pattern) return;
-      this.#handlers.updated(keyOfChannel(this.#prefix, channel), message);
+      // A release changed no record: local copies stay.
+      if (message !== LOCK_RELEASED) this.#handlers.updated(keyOfChannel(this.#prefix, channel), message);
       this.#waiters.wake(channel);
     });
     // A standalone or Sentinel client says 'ready' after each reconnection;
