@@ -5,12 +5,13 @@ import axios from 'axios';
 import got from 'got';
 import { inspect } from 'node:util';
 import { Agent, request } from 'undici';
-import { OriginNotAllowedError, TokenCache } from '@refreshkit/core';
+import { OAuth2Endpoint, OriginNotAllowedError, TokenCache } from '@refreshkit/core';
 import { bearerInterceptors } from '@refreshkit/axios';
 import { bearerHooks } from '@refreshkit/got';
 import { bearerInterceptor } from '@refreshkit/undici';
 import { ApiServer } from './support/api-server.js';
 import { ScriptedEndpoint } from './support/scripted-endpoint.js';
+import { json, TokenServer } from './support/token-server.js';
 
 let api: ApiServer;
 let foreign: ApiServer;
@@ -133,6 +134,48 @@ describe('client errors', () => {
       expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-user', 'Bearer access-1']);
       for (const shown of [inspect(error), inspect(error, { depth: 4 }), JSON.stringify(error) ?? '']) {
         expect(shown).not.toMatch(/access-(user|1)/);
+      }
+    },
+  );
+});
+
+describe('client errors of DPoP calls', () => {
+  let tokens: TokenServer;
+  beforeAll(async () => {
+    tokens = await TokenServer.start();
+    let issued = 0;
+    tokens.handler = (_request, res) =>
+      json(res, 200, { access_token: `dpop-access-${++issued}`, token_type: 'DPoP', expires_in: 3600 });
+  });
+  afterAll(() => tokens.close());
+
+  const clients = {
+    axios: async (cache: TokenCache) => {
+      const instance = axios.create({ baseURL: api.origin });
+      bearerInterceptors(instance, { cache, key: 'svc' });
+      return instance.get('/me').catch((error: unknown) => error);
+    },
+    got: async (cache: TokenCache) =>
+      got
+        .extend({ prefixUrl: api.origin, retry: { limit: 0 } }, bearerHooks({ cache, key: 'svc' }))
+        .get('me')
+        .catch((error: unknown) => error),
+  };
+
+  it.each(Object.keys(clients) as (keyof typeof clients)[])(
+    '%s: the error of a call refused after its retry shows neither token nor proof',
+    async (name) => {
+      // The API takes bearers only: both DPoP attempts are refused.
+      const endpoint = new OAuth2Endpoint({ tokenUrl: tokens.tokenUrl, clientId: 'c', clientSecret: 's', dpop: {} });
+      const cache = new TokenCache({ endpoint, grant: 'client_credentials', allowedOrigins: [api.origin] });
+      const error = await clients[name](cache);
+      expect(error).toBeInstanceOf(Error);
+      const dpopToken = expect.stringMatching(/^DPoP dpop-access-\d+$/);
+      expect(api.seen.map((r) => r.authorization)).toEqual([dpopToken, dpopToken]);
+      const proofs = api.seen.map((r) => String(r.headers.dpop));
+      for (const shown of [inspect(error), inspect(error, { depth: 6 }), JSON.stringify(error) ?? '']) {
+        expect(shown).not.toMatch(/dpop-access-\d/);
+        for (const proof of proofs) expect(shown).not.toContain(proof.split('.')[2]);
       }
     },
   );

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
+  DpopKeyMismatchError,
   OriginNotAllowedError,
   ReauthenticationRequiredError,
   TokenCache,
@@ -184,6 +185,23 @@ export function describeClientConformance(client: ClientUnderTest): void {
         ['/redirect', 'Bearer access-0'],
         ['/me', 'Bearer access-0'],
       ]);
+    });
+
+    it('after a 401, refreshes nothing for a DPoP-bound token another process stored, and says why', async () => {
+      const { client: http, cache, endpoint } = await setup();
+      const boundJkt = 'A'.repeat(43); // the shape of a key thumbprint
+      await cache.set('user', {
+        accessToken: 'bound',
+        tokenType: 'dpop',
+        dpopJkt: boundJkt,
+        expiresAt: expiresIn(60_000),
+      });
+      api.isValid = () => false;
+      const error = await failureOf(http.send({ url: `${api.origin}/me`, key: 'user' }));
+      expect(error).toBeInstanceOf(DpopKeyMismatchError);
+      expect(error).toMatchObject({ code: 'ERR_DPOP_KEY_MISMATCH', boundJkt });
+      expect(endpoint.calls).toHaveLength(0);
+      expect((await cache.getTokenSet('user')).accessToken).toBe('bound');
     });
 
     it('turns 10 concurrent 401s for one token into exactly one refresh, each call retried once', async () => {

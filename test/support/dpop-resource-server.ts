@@ -57,6 +57,7 @@ function decodePart(part: string | undefined): Record<string, unknown> {
  * (`cnf.jkt` from introspection) to the proof's key. A bearer token is
  * accepted only if it is not DPoP-bound. Every answer carries the current
  * `DPoP-Nonce` when nonces are on; `rotateNonce` changes it mid-run.
+ * An authorized request to `/redirect?to=URL&status=307` is redirected there.
  */
 export class DpopResourceServer {
   readonly verdicts: DpopVerdict[] = [];
@@ -140,6 +141,13 @@ export class DpopResourceServer {
       return answer(401, 'use_dpop_nonce', 'DPoP error="use_dpop_nonce", error_description="nonce required"');
     }
     if (problem !== undefined) return answer(401, problem, 'DPoP error="invalid_dpop_proof"');
+    if (url.pathname === '/redirect') {
+      // Only an authorized request is redirected, so every hop's proof is checked.
+      const status = Number(url.searchParams.get('status') ?? 307);
+      this.verdicts.push({ method, path: url.pathname, scheme, proof, status, reason: 'ok' });
+      res.writeHead(status, { location: url.searchParams.get('to') ?? '/' });
+      return void res.end();
+    }
     return answer(200, 'ok');
   }
 

@@ -1,32 +1,64 @@
-import { KEY_HEADER, OutboundBearer, isReplayableBody, type OutboundBearerOptions } from '@refreshkit/core/adapter';
+import {
+  KEY_HEADER,
+  MAX_REDIRECTS,
+  OutboundBearer,
+  RetryBudget,
+  isFollowedRedirect,
+  isReplayableBody,
+  methodAfterRedirect,
+  type CallCredentials,
+  type OutboundBearerOptions,
+} from '@refreshkit/core/adapter';
 import type { AxiosError, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { fullPathOf } from './full-path.js';
 
 declare module 'axios' {
   interface AxiosRequestConfig {
     /**
-     * Set by `@refreshkit/axios` on the one retry it sends after a 401, so
-     * that retry is never retried. Not for callers.
+     * Set by `@refreshkit/axios` on the requests it sends itself for a call
+     * (its retry after a 401, and the redirects of a DPoP call), so they
+     * continue that call. Not for callers.
      */
-    refreshkitRetry?: boolean;
+    refreshkitCall?: object;
   }
 }
 
 /** Options of {@link bearerInterceptors}; `key` is a function of the axios request config. */
 export type BearerInterceptorsOptions = OutboundBearerOptions<InternalAxiosRequestConfig>;
 
-/** What one call with a bearer needs to remember between its request and its response. */
-interface BearerState {
+/** What one call with a token remembers across its redirects and retries. */
+interface CallState {
   readonly key: string;
   readonly origin: string;
-  readonly token: string;
-  /** Whether the last hop (after redirects) carried the bearer. */
+  /** The call as the caller made it (after our request interceptor), for a retry. */
+  readonly first: InternalAxiosRequestConfig;
+  readonly retries: RetryBudget;
+  credentials: CallCredentials;
+  /** Set after a 401 that invalidated the token: the retry must get a fresh one first. */
+  needsToken: boolean;
+  /** Whether the last hop (after redirects) carried the token. */
   bearerSent: boolean;
-  /** The caller's own `beforeRedirect`, run before ours on each hop. */
+  /**
+   * The redirects allowed when this call follows them itself (a DPoP call:
+   * each hop needs a proof, which axios's synchronous `beforeRedirect`
+   * cannot sign); undefined when axios follows them.
+   */
+  readonly redirectLimit: number | undefined;
+  /** Of those, the redirects still allowed. */
+  redirectsLeft: number;
+  /** The caller's own `beforeRedirect`, run before ours on each hop axios follows. */
   readonly callerBeforeRedirect: AxiosRequestConfig['beforeRedirect'];
 }
 
 type BeforeRedirect = NonNullable<AxiosRequestConfig['beforeRedirect']>;
+
+/**
+ * What a request this adapter sends for a call carries to name that call:
+ * an empty object standing for its state. Errors carry their config, which
+ * applications log, so the state (with its token) stays out of it; and a
+ * class instance, because axios deep-copies plain objects in a config.
+ */
+class CallHandle {}
 
 /**
  * Installs request and response interceptors on an axios instance so each
@@ -44,11 +76,16 @@ type BeforeRedirect = NonNullable<AxiosRequestConfig['beforeRedirect']>;
  * - a 401 to the bearer invalidates that token (only if still current, so N
  *   concurrent 401s cost one refresh) and the call is sent once more, unless
  *   its body is a stream;
+ * - a key whose endpoint has a DPoP key sends its DPoP-bound token as
+ *   `Authorization: DPoP` with a new proof for every request (redirects of
+ *   such a call are followed here, each hop proved, none carrying
+ *   credentials off the checked origin), and a DPoP nonce challenge earns
+ *   one more try with the server's nonce;
  * - token failures reject with the core's typed errors; timeouts and aborts
  *   pass through and leave the cache as it was.
  *
- * Redirects are checked through axios's `beforeRedirect`, which its Node
- * `http` adapter (the default on Node) runs.
+ * Redirects of bearer calls are checked through axios's `beforeRedirect`,
+ * which its Node `http` adapter (the default on Node) runs.
  *
  * @returns a function that removes the interceptors again.
  *
@@ -59,48 +96,133 @@ type BeforeRedirect = NonNullable<AxiosRequestConfig['beforeRedirect']>;
  */
 export function bearerInterceptors(instance: AxiosInstance, options: BearerInterceptorsOptions): () => void {
   const bearer = new OutboundBearer<InternalAxiosRequestConfig>(options);
-  const states = new WeakMap<object, BearerState>();
+  const states = new WeakMap<object, CallState>();
+  const calls = new WeakMap<CallHandle, CallState>();
 
-  async function withBearer(config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> {
+  /** A config for a request that continues the call of `state`. */
+  function continuing(config: AxiosRequestConfig, state: CallState): AxiosRequestConfig {
+    const handle = new CallHandle();
+    calls.set(handle, state);
+    return { ...config, refreshkitCall: handle };
+  }
+
+  async function withCredentials(config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> {
+    const continued = config.refreshkitCall && calls.get(config.refreshkitCall);
+    if (continued !== undefined) return continueCall(config, continued);
     const named = config.headers.get(KEY_HEADER);
     config.headers.delete(KEY_HEADER);
     const key = await bearer.keyOf(config, typeof named === 'string' ? named : undefined);
     if (key === undefined || key === '') return config;
     const origin = bearer.allowedOriginOf(fullPathOf(config));
-    const signal = config.signal instanceof AbortSignal ? config.signal : undefined;
-    const token = await bearer.token(key, signal);
-    config.headers.set('Authorization', `Bearer ${token}`);
-    const state: BearerState = { key, origin, token, bearerSent: true, callerBeforeRedirect: config.beforeRedirect };
-    config.beforeRedirect = guardRedirect(state);
+    const credentials = await bearer.credentials(key, signalOf(config));
+    const redirectLimit =
+      credentials.dpop && config.maxRedirects !== 0 ? (config.maxRedirects ?? MAX_REDIRECTS) : undefined;
+    const state: CallState = {
+      key,
+      origin,
+      first: config,
+      retries: new RetryBudget(),
+      credentials,
+      needsToken: false,
+      bearerSent: true,
+      redirectLimit,
+      redirectsLeft: redirectLimit ?? 0,
+      callerBeforeRedirect: config.beforeRedirect,
+    };
+    if (redirectLimit === undefined) config.beforeRedirect = guardRedirect(state);
+    else config.maxRedirects = 0;
     states.set(config, state);
+    await authorize(config, credentials);
     return config;
   }
 
-  /** Sends the call once more after a 401 to its bearer, or returns `undefined`. */
-  async function retried(config: InternalAxiosRequestConfig | undefined, status: number | undefined) {
-    const state = config && states.get(config);
-    if (state === undefined || status === undefined) return undefined;
-    const attempt = config!.refreshkitRetry ? 2 : 1;
-    if (!bearer.shouldRetry(status, attempt, state.bearerSent, isReplayableBody(config!.data))) return undefined;
-    await bearer.invalidate(state.key, state.token);
-    const headers = config!.headers.concat({ [KEY_HEADER]: state.key });
-    headers.delete('Authorization');
-    return instance.request({
-      ...config,
-      headers,
-      beforeRedirect: state.callerBeforeRedirect,
-      refreshkitRetry: true,
-    });
+  /** A request this adapter sends for a call: a retry, or a redirect it follows. */
+  async function continueCall(config: InternalAxiosRequestConfig, state: CallState) {
+    states.set(config, state);
+    if (!state.bearerSent) return config;
+    if (state.needsToken) {
+      state.credentials = await bearer.credentials(state.key, signalOf(config));
+      state.needsToken = false;
+    }
+    await authorize(config, state.credentials);
+    return config;
   }
 
-  const requestId = instance.interceptors.request.use(withBearer);
+  /**
+   * What follows a response to a call: the next hop of a redirect this
+   * adapter follows, a retry after a 401, or `undefined` (the response is
+   * the caller's).
+   */
+  function continuation(response: AxiosResponse | undefined): Promise<AxiosResponse> | undefined {
+    const state = response && states.get(response.config);
+    if (state === undefined || !state.bearerSent) return undefined;
+    const { credentials } = state;
+    const { config, status, headers } = response!;
+    if (credentials.dpop) credentials.learnNonce(state.origin, headerOf(headers['dpop-nonce']));
+    if (state.redirectLimit !== undefined && isFollowedRedirect(status)) return followRedirect(response!, state);
+    if (!isReplayableBody(config.data)) return undefined;
+    const reason = state.retries.take(status, headerOf(headers['www-authenticate']), credentials.dpop);
+    if (reason === undefined) return undefined;
+    return (async (): Promise<AxiosResponse> => {
+      if (reason === 'refresh') {
+        await bearer.invalidate(state.key, credentials.accessToken);
+        state.needsToken = true;
+      }
+      // The whole call again, from its first URL.
+      state.bearerSent = true;
+      state.redirectsLeft = state.redirectLimit ?? 0;
+      return instance.request(continuing(state.first, state));
+    })();
+  }
+
+  /**
+   * Follows a redirect of a DPoP call by hand: the next hop gets a new proof
+   * while it stays on the checked origin, and no credential anywhere else.
+   */
+  function followRedirect(response: AxiosResponse, state: CallState): Promise<AxiosResponse> | undefined {
+    const { config, status, headers } = response;
+    const location = headerOf(headers.location);
+    const keepsMethod = status === 307 || status === 308;
+    if (location === undefined || (keepsMethod && !isReplayableBody(config.data))) return undefined;
+    if (state.redirectsLeft === 0) return undefined;
+    state.redirectsLeft -= 1;
+    const next = new URL(location, instance.getUri(config));
+    const { method, dropsBody } = methodAfterRedirect(status, config.method ?? 'GET');
+    const nextHeaders = config.headers.concat();
+    nextHeaders.delete('Authorization');
+    nextHeaders.delete('DPoP');
+    if (dropsBody)
+      for (const name of Object.keys(nextHeaders.toJSON())) if (/^content-/i.test(name)) nextHeaders.delete(name);
+    const sameOrigin = next.origin === state.origin;
+    if (!sameOrigin) {
+      nextHeaders.delete('Cookie');
+      state.bearerSent = false;
+    }
+    return instance.request(
+      continuing(
+        {
+          ...config,
+          url: next.href,
+          baseURL: undefined,
+          params: undefined,
+          method,
+          data: dropsBody ? undefined : config.data,
+          headers: nextHeaders,
+          // Off the checked origin nothing of ours is left to guard: axios may follow the rest itself.
+          maxRedirects: sameOrigin ? 0 : state.redirectsLeft,
+        },
+        state,
+      ),
+    );
+  }
+
+  const requestId = instance.interceptors.request.use(withCredentials);
   const responseId = instance.interceptors.response.use(
-    // Only a 401 costs a promise: every other response passes through as it came.
-    (response: AxiosResponse) =>
-      response.status === 401 ? retried(response.config, 401).then((again) => again ?? response) : response,
+    // Only a 401 or a redirect of a DPoP call costs a promise: every other response passes through as it came.
+    (response: AxiosResponse) => continuation(response) ?? response,
     async (error: AxiosError) => {
-      const again = await retried(error?.config, error?.response?.status);
-      if (again === undefined) throw withoutBearer(error, states);
+      const again = continuation(error?.response);
+      if (again === undefined) throw withoutCredentials(error, states);
       return again;
     },
   );
@@ -110,18 +232,42 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
   };
 }
 
+/** The signal of a call, as core takes it. */
+function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
+  return config.signal instanceof AbortSignal ? config.signal : undefined;
+}
+
+/** Sets the headers that authorize `config`'s request (a bearer, or DPoP with a proof for its URL). */
+async function authorize(config: InternalAxiosRequestConfig, credentials: CallCredentials): Promise<void> {
+  config.headers.delete('Authorization');
+  config.headers.delete('DPoP');
+  const headers =
+    credentials.fixedHeaders ??
+    (await credentials.headersFor(new URL(fullPathOf(config)), (config.method ?? 'GET').toUpperCase()));
+  config.headers.set(headers);
+}
+
+/** One response header value as axios gives it. */
+function headerOf(value: unknown): string | undefined {
+  if (Array.isArray(value)) return value.join(', ');
+  return typeof value === 'string' ? value : undefined;
+}
+
 /**
- * Hides the bearer a failed call sent from the error the caller gets, which
- * applications log: axios keeps the request config (its headers) and the
- * Node request (its raw header block) on the error and on its response.
- * The config's `Authorization` is masked, and the requests stay readable
+ * Hides the token (and DPoP proof) a failed call sent from the error the
+ * caller gets, which applications log: axios keeps the request config (its
+ * headers) and the Node request (its raw header block) on the error and on
+ * its response. The config's `Authorization` and `DPoP` are masked, and the requests stay readable
  * but no longer enumerable, so `inspect` and `JSON.stringify` skip them.
  * Errors of calls that carried no bearer of ours are left as they are.
  */
-function withoutBearer(error: AxiosError, states: WeakMap<object, BearerState>): AxiosError {
+function withoutCredentials(error: AxiosError, states: WeakMap<object, CallState>): AxiosError {
   const config = error?.config;
   if (config === undefined || !states.has(config)) return error;
-  config.headers.set('Authorization', 'Bearer [REDACTED]');
+  const authorization = config.headers.get('Authorization');
+  if (typeof authorization === 'string')
+    config.headers.set('Authorization', `${authorization.split(' ', 1)[0]} [REDACTED]`);
+  if (config.headers.has('DPoP')) config.headers.set('DPoP', '[REDACTED]');
   for (const holder of [error, error.response]) {
     if (holder?.request !== undefined) {
       Object.defineProperty(holder, 'request', { value: holder.request, enumerable: false, writable: true });
@@ -131,19 +277,19 @@ function withoutBearer(error: AxiosError, states: WeakMap<object, BearerState>):
 }
 
 /**
- * The `beforeRedirect` of one call: runs the caller's own, then keeps the
+ * The `beforeRedirect` of one bearer call: runs the caller's own, then keeps the
  * bearer only on a hop to the checked origin (the redirect library strips
  * `Authorization` on every hop, so a same-origin hop gets it back) and
  * removes any `Authorization` elsewhere.
  */
-function guardRedirect(state: BearerState): BeforeRedirect {
+function guardRedirect(state: CallState): BeforeRedirect {
   return function refreshkitBeforeRedirect(options, responseDetails, requestDetails) {
     state.callerBeforeRedirect?.(options, responseDetails, requestDetails);
     const headers = (options.headers ?? {}) as Record<string, unknown>;
     for (const name of Object.keys(headers)) if (name.toLowerCase() === 'authorization') delete headers[name];
     const sameOrigin = typeof options.href === 'string' && new URL(options.href).origin === state.origin;
     state.bearerSent = state.bearerSent && sameOrigin;
-    if (state.bearerSent) headers.authorization = `Bearer ${state.token}`;
+    if (state.bearerSent) Object.assign(headers, state.credentials.fixedHeaders);
     options.headers = headers;
   };
 }

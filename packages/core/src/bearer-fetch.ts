@@ -1,6 +1,7 @@
 import { fetchWithDpop } from './dpop-fetch.js';
 import type { DpopProver } from './dpop-prover.js';
-import { DpopKeyMismatchError, OriginNotAllowedError } from './errors.js';
+import { refuseDpopBound } from './call-credentials.js';
+import { OriginNotAllowedError } from './errors.js';
 import { followRedirects, hopHeaders, isRedirect } from './outbound-hops.js';
 import { originOf } from './origin-of.js';
 import type { GetAccessTokenOptions } from './token-cache-options.js';
@@ -111,20 +112,5 @@ export async function fetchWithBearer(
     await refuseDpopBound(source, key, token);
     onRetry?.(origin);
     await source.invalidate(key, token);
-  }
-}
-
-/**
- * After a 401, before refreshing: a DPoP-bound token (another process with a
- * DPoP key wrote it to the shared store) cannot work as a bearer, and
- * refreshing it here, without a proof, would replace the other processes'
- * bound tokens with bearer ones. Checked only on this path, so a hit costs nothing.
- *
- * @throws DpopKeyMismatchError when the token sent is DPoP-bound.
- */
-async function refuseDpopBound(source: BearerSource, key: string, token: string): Promise<void> {
-  const tokens = await source.getTokenSet?.(key).catch(() => undefined);
-  if (tokens?.accessToken === token && tokens.tokenType === 'dpop') {
-    throw new DpopKeyMismatchError(key, tokens.dpopJkt, undefined);
   }
 }

@@ -37,12 +37,24 @@ export function isNonceChallengeError(error: Error): boolean {
 }
 
 /**
- * Whether a resource server's answer asks for a proof with its nonce
+ * Whether a resource server's answer (its status and `WWW-Authenticate`
+ * value, as any HTTP client gives them) asks for a proof with its nonce
  * (RFC 9449 §9): 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`.
  * Not a token failure: the token stays valid.
  */
-export function isNonceChallenge(response: Response): boolean {
-  if (response.status !== 401) return false;
-  const challenge = response.headers.get('www-authenticate');
-  return challenge !== null && /(^|,)\s*dpop\b/i.test(challenge) && /error\s*=\s*"?use_dpop_nonce"?/i.test(challenge);
+export function isNonceChallenge(status: number, challenge: string | null | undefined): boolean {
+  if (status !== 401 || typeof challenge !== 'string') return false;
+  return /(^|,)\s*dpop\b/i.test(challenge) && /error\s*=\s*"?use_dpop_nonce"?/i.test(challenge);
+}
+
+/**
+ * Where a `TokenCache` answers which DPoP prover a key's endpoint has, for
+ * the outbound client adapters; a symbol, so the cache's public surface
+ * does not grow.
+ */
+export const DPOP_PROVER_FOR: unique symbol = Symbol.for('refreshkit.dpopProverFor');
+
+/** The DPoP prover of `key`'s endpoint in `cache`, or undefined (no DPoP, or not a TokenCache). */
+export function dpopProverForKey(cache: object, key: string): DpopProver | undefined {
+  return (cache as { [DPOP_PROVER_FOR]?: (key: string) => DpopProver | undefined })[DPOP_PROVER_FOR]?.(key);
 }

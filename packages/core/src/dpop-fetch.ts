@@ -5,12 +5,11 @@
  * server's nonce); a bearer token (a server that did not bind) goes as before.
  */
 import type { BearerSource } from './bearer-fetch.js';
-import { isNonceChallenge } from './dpop-binding.js';
+import { credentialsOf } from './call-credentials.js';
 import type { DpopProver } from './dpop-prover.js';
-import { DpopKeyMismatchError } from './errors.js';
-import { followRedirects, hopHeaders, isRedirect, type CredentialsFor, type SentRequest } from './outbound-hops.js';
+import { followRedirects, hopHeaders, isRedirect, type SentRequest } from './outbound-hops.js';
+import { RetryBudget } from './retry-budget.js';
 import type { GetAccessTokenOptions } from './token-cache-options.js';
-import type { TokenSet } from './token-set.js';
 
 /**
  * Sends `sent` with the fresh token of `key` and DPoP proofs.
@@ -41,48 +40,23 @@ export async function fetchWithDpop(
   const hasBody = options.body !== undefined;
   const url = typeof target === 'string' ? new URL(target) : target;
   const observe = (hopUrl: URL, response: Response): void => void dpop.learnNonce(hopUrl, response.headers);
-  let nonceRetried = false;
-  let invalidated = false;
+  const retries = new RetryBudget();
   for (;;) {
     const tokens = await source.getTokenSet(key, tokenOptions);
-    const credentialsFor = await credentialsOf(tokens, key, dpop);
-    const headers = hopHeaders(options.headers, await credentialsFor(url, method), hasBody);
+    const credentials = await credentialsOf(tokens, key, dpop);
+    const headers = hopHeaders(options.headers, await credentials.headersFor(url, method), hasBody);
     let response = await fetchImpl(target, { ...options, headers, redirect: 'manual' });
     observe(url, response);
     let bearerSent = true;
     if (options.redirect !== 'manual' && isRedirect(response.status)) {
-      ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, credentialsFor, observe));
+      const hops = await followRedirects(fetchImpl, response, sent, credentials.headersFor, observe);
+      ({ response, bearerSent } = hops);
     }
     if (response.status !== 401 || !bearerSent || !replayable) return response;
-    const retryWithNonce = tokens.tokenType === 'dpop' && !nonceRetried && isNonceChallenge(response);
-    if (!retryWithNonce && invalidated) return response;
+    const reason = retries.take(401, response.headers.get('www-authenticate'), credentials.dpop);
+    if (reason === undefined) return response;
     await response.body?.cancel().catch(() => {});
     onRetry?.(origin);
-    if (retryWithNonce) nonceRetried = true;
-    else {
-      invalidated = true;
-      await source.invalidate(key, tokens.accessToken);
-    }
+    if (reason === 'refresh') await source.invalidate(key, tokens.accessToken);
   }
-}
-
-/**
- * How each hop of a call with `tokens` is authorized. A DPoP-bound token
- * whose recorded key is not `dpop`'s is refused here, before anything is
- * sent. A DPoP token without a recorded key (set by the app from its own
- * code exchange) is tried with this process's key: a wrong guess costs one
- * 401, which the server would give anyway.
- */
-async function credentialsOf(tokens: TokenSet, key: string, dpop: DpopProver): Promise<CredentialsFor> {
-  const { accessToken } = tokens;
-  if (tokens.tokenType !== 'dpop') {
-    const bearer = { authorization: `Bearer ${accessToken}` };
-    return () => bearer;
-  }
-  const ownJkt = await dpop.thumbprint();
-  if (tokens.dpopJkt !== undefined && tokens.dpopJkt !== ownJkt) {
-    throw new DpopKeyMismatchError(key, tokens.dpopJkt, ownJkt);
-  }
-  const authorization = `DPoP ${accessToken}`;
-  return async (url, method) => ({ authorization, dpop: await dpop.proof({ method, url, accessToken }) });
 }

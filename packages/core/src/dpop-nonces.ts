@@ -28,8 +28,18 @@ export class DpopNonces {
    * @returns whether the answer carried a nonce.
    */
   learn(origin: string, headers: Headers): boolean {
-    const nonce = headers.get('dpop-nonce');
-    if (nonce === null || nonce.length > MAX_NONCE_LENGTH || !NONCE_SYNTAX.test(nonce)) return false;
+    return this.learnValue(origin, headers.get('dpop-nonce'));
+  }
+
+  /**
+   * Keeps `nonce`, the value of a `DPoP-Nonce` header from `origin`, if it
+   * is valid: for HTTP clients whose headers are not a `Headers`.
+   *
+   * @returns whether it was a valid nonce.
+   */
+  learnValue(origin: string, nonce: string | null | undefined): boolean {
+    if (nonce === null || nonce === undefined || nonce.length > MAX_NONCE_LENGTH || !NONCE_SYNTAX.test(nonce))
+      return false;
     if (this.#byOrigin.get(origin) === nonce) return true;
     this.#byOrigin.delete(origin);
     this.#byOrigin.set(origin, nonce);

@@ -103,6 +103,15 @@ export class DpopProver {
     return this.#nonces.learn(url.origin, headers);
   }
 
+  /**
+   * Keeps `nonce`, the `DPoP-Nonce` header value of an answer from
+   * `origin`'s server, as HTTP clients other than `fetch` hand it over.
+   * @returns whether it was a valid nonce.
+   */
+  learnNonceValue(origin: string, nonce: string | null | undefined): boolean {
+    return this.#nonces.learnValue(origin, nonce);
+  }
+
   /** Keeps `util.inspect` free of the key. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return 'DpopProver {}';

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
 import { abortable } from './abortable.js';
 import { fetchWithBearer } from './bearer-fetch.js';
-import { dpopResolver } from './dpop-binding.js';
+import { DPOP_PROVER_FOR, dpopResolver } from './dpop-binding.js';
 import type { DpopProver } from './dpop-prover.js';
 import { StoreUnavailableError } from './errors.js';
 import { healthOf, type GrantHealth } from './grant-health.js';
@@ -248,6 +248,11 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
         ? (origin: string) => this.emit('fetchRetry', { key, origin, status: 401 })
         : undefined;
     return fetchWithBearer(this, key, this.#allowedOrigins, this.#fetch, input, init, this.#dpopFor(key), onRetry);
+  }
+
+  /** The DPoP prover of `key`'s endpoint, for the outbound client adapters; not public API. */
+  [DPOP_PROVER_FOR](key: string): DpopProver | undefined {
+    return this.#dpopFor(key);
   }
 
   /** `Bearer <token>` for `key`, for callers that use another HTTP client. */

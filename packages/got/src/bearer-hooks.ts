@@ -1,4 +1,11 @@
-import { KEY_HEADER, OutboundBearer, isReplayableBody, type OutboundBearerOptions } from '@refreshkit/core/adapter';
+import {
+  KEY_HEADER,
+  OutboundBearer,
+  RetryBudget,
+  isReplayableBody,
+  type CallCredentials,
+  type OutboundBearerOptions,
+} from '@refreshkit/core/adapter';
 import type { AfterResponseHook, BeforeErrorHook, BeforeRedirectHook, BeforeRequestHook, ExtendOptions } from 'got';
 
 /** got's options of one request, as its hooks see them. */
@@ -15,8 +22,8 @@ export type BearerHooksOptions = OutboundBearerOptions<RequestOptions>;
 interface BearerState {
   readonly key: string;
   readonly origin: string;
-  attempt: 1 | 2;
-  /** Set after a 401: the retry must get a fresh token first. */
+  readonly retries: RetryBudget;
+  /** Set after a 401 that invalidated the token: the retry must get a fresh one first. */
   needsToken: boolean;
   /** Whether the latest hop carried the bearer. */
   bearerSent: boolean;
@@ -25,11 +32,11 @@ interface BearerState {
 const STATE = Symbol('refreshkit.bearer');
 
 /**
- * The token each call's state last sent. Kept beside the state, not in it:
- * got's errors carry the options, and so the context, which applications
- * log.
+ * The credentials (token) each call's state last sent. Kept beside the
+ * state, not in it: got's errors carry the options, and so the context,
+ * which applications log.
  */
-const tokens = new WeakMap<BearerState, string>();
+const credentialsOf = new WeakMap<BearerState, CallCredentials>();
 
 function stateOf(options: { readonly context: object }): BearerState | undefined {
   return (options.context as Record<symbol, BearerState | undefined>)[STATE];
@@ -51,6 +58,11 @@ function stateOf(options: { readonly context: object }): BearerState | undefined
  * - a 401 to the bearer invalidates that token (only if still current, so N
  *   concurrent 401s cost one refresh) and the call is sent once more, unless
  *   its body is a stream;
+ * - a key whose endpoint has a DPoP key sends its DPoP-bound token as
+ *   `Authorization: DPoP` with a new proof for every request (each redirect
+ *   hop on the checked origin, each retry), and a DPoP nonce challenge earns
+ *   one more try with the server's nonce (a nonce and then a refresh both
+ *   retried needs got 14.5 or later; older got retries once);
  * - token failures fail the call with the core's typed error as `cause`;
  *   timeouts and aborts pass through and leave the cache as it was.
  *
@@ -63,46 +75,57 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
 
   const beforeRequest: BeforeRequestHook = async (request) => {
     const state = stateOf(request);
-    if (state !== undefined) return applyBearer(request, state, await freshToken(state, request));
+    if (state !== undefined) {
+      // A retry: the whole call again from its first URL, with a fresh token after a refresh.
+      state.bearerSent = true;
+      return applyCredentials(request, state, await freshCredentials(state, request));
+    }
     const named = request.headers[KEY_HEADER];
     delete request.headers[KEY_HEADER];
     const key = await bearer.keyOf(request, typeof named === 'string' ? named : undefined);
     if (key === undefined || key === '') return;
     const origin = bearer.allowedOriginOf(request.url as URL | string);
-    const token = await bearer.token(key, request.signal);
-    const created: BearerState = { key, origin, attempt: 1, needsToken: false, bearerSent: true };
-    tokens.set(created, token);
+    const credentials = await bearer.credentials(key, request.signal);
+    const created: BearerState = { key, origin, retries: new RetryBudget(), needsToken: false, bearerSent: true };
+    credentialsOf.set(created, credentials);
     (request.context as Record<symbol, BearerState>)[STATE] = created;
-    applyBearer(request, created, token);
+    await applyCredentials(request, created, credentials);
   };
 
-  async function freshToken(state: BearerState, request: RequestOptions): Promise<string> {
-    if (!state.needsToken) return tokens.get(state)!;
-    const token = await bearer.token(state.key, request.signal);
-    tokens.set(state, token);
+  async function freshCredentials(state: BearerState, request: RequestOptions): Promise<CallCredentials> {
+    if (!state.needsToken) return credentialsOf.get(state)!;
+    const credentials = await bearer.credentials(state.key, request.signal);
+    credentialsOf.set(state, credentials);
     state.needsToken = false;
-    state.bearerSent = true;
-    return token;
+    return credentials;
   }
 
-  const beforeRedirect: BeforeRedirectHook = (request) => {
+  const beforeRedirect: BeforeRedirectHook = async (request, response) => {
     const state = stateOf(request);
-    if (state !== undefined) applyBearer(request, state, tokens.get(state)!);
+    if (state === undefined) return;
+    const credentials = credentialsOf.get(state)!;
+    learnNonce(state, credentials, response.headers['dpop-nonce']);
+    await applyCredentials(request, state, credentials);
   };
 
   const afterResponse: AfterResponseHook = async (response, retryWithMergedOptions) => {
     const { options: request } = response.request;
     const state = stateOf(request);
-    if (
-      state === undefined ||
-      !bearer.shouldRetry(response.statusCode, state.attempt, state.bearerSent, isReplayableBody(request.body))
-    ) {
-      return response;
+    if (state === undefined || !state.bearerSent) return response;
+    const credentials = credentialsOf.get(state)!;
+    learnNonce(state, credentials, response.headers['dpop-nonce']);
+    if (!isReplayableBody(request.body)) return response;
+    const challenge = response.headers['www-authenticate'];
+    const reason = state.retries.take(response.statusCode, challenge, credentials.dpop);
+    if (reason === undefined) return response;
+    if (reason === 'refresh') {
+      await bearer.invalidate(state.key, credentials.accessToken);
+      state.needsToken = true;
     }
-    await bearer.invalidate(state.key, tokens.get(state)!);
-    state.attempt = 2;
-    state.needsToken = true;
-    return retryWithMergedOptions({});
+    // A DPoP call may earn a second retry (a nonce, then a refresh): this
+    // hook must see the retried response too, which got 14.5+ allows.
+    const again = credentials.dpop && preservesHooks(request) ? { preserveHooks: true } : {};
+    return retryWithMergedOptions(again);
   };
 
   // The error the caller gets (and logs) carries the options it was sent
@@ -110,7 +133,8 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
   const beforeError: BeforeErrorHook = (error) => {
     const headers = error.options?.headers;
     if (headers !== undefined && stateOf(error.options) !== undefined && headers.authorization !== undefined) {
-      headers.authorization = 'Bearer [REDACTED]';
+      headers.authorization = `${String(headers.authorization).split(' ', 1)[0]} [REDACTED]`;
+      if (headers.dpop !== undefined) headers.dpop = '[REDACTED]';
     }
     return error;
   };
@@ -126,14 +150,40 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
 }
 
 /**
- * Sets the bearer on a request to the checked origin (once the bearer has
- * left it, it does not come back), and removes any `Authorization` elsewhere.
+ * Sets the credentials on a request to the checked origin (once they have
+ * left it, they do not come back), and removes any `Authorization` and
+ * DPoP proof elsewhere.
  */
-function applyBearer(request: RequestOptions, state: BearerState, token: string): void {
+async function applyCredentials(request: RequestOptions, state: BearerState, credentials: CallCredentials) {
   const url = request.url;
   const origin = url === undefined ? undefined : new URL(url).origin;
   state.bearerSent = state.bearerSent && origin === state.origin;
-  for (const name of Object.keys(request.headers))
-    if (name.toLowerCase() === 'authorization') delete request.headers[name];
-  if (state.bearerSent) request.headers.authorization = `Bearer ${token}`;
+  for (const name of Object.keys(request.headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'authorization' || lower === 'dpop') delete request.headers[name];
+  }
+  if (!state.bearerSent) return;
+  const headers = credentials.fixedHeaders ?? (await credentials.headersFor(url!, request.method));
+  Object.assign(request.headers, headers);
+}
+
+/** Whether this got knows `preserveHooks` (14.5+; older ones refuse any option they do not know). */
+let hooksPreservable: boolean | undefined;
+
+function preservesHooks(request: object): boolean {
+  if (hooksPreservable === undefined) {
+    const Options = request.constructor as new (url: undefined, options: object) => unknown;
+    try {
+      new Options(undefined, { preserveHooks: true });
+      hooksPreservable = true;
+    } catch {
+      hooksPreservable = false;
+    }
+  }
+  return hooksPreservable;
+}
+
+/** Keeps a DPoP server's new nonce, from an answer to a request that carried our proof. */
+function learnNonce(state: BearerState, credentials: CallCredentials, nonce: string | string[] | undefined): void {
+  if (state.bearerSent && credentials.dpop && typeof nonce === 'string') credentials.learnNonce(state.origin, nonce);
 }

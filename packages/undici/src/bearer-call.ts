@@ -3,7 +3,11 @@ import {
   isReplayableBody,
   MAX_REDIRECTS,
   methodAfterRedirect,
+  RetryBudget,
+  type CallCredentials,
+  type HopCredentials,
   type OutboundBearer,
+  type RetryReason,
 } from '@refreshkit/core/adapter';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -11,20 +15,22 @@ import { withoutHeaders, type HeaderRecord, type SplitHeaders } from './dispatch
 import { OuterController } from './outer-controller.js';
 
 /** What happens to the response now arriving. */
-type Mode = 'forward' | 'redirect' | 'retry';
+type Mode = 'forward' | 'redirect' | RetryReason;
 
-/** Headers that must not follow a request to another origin. */
+/** Headers that must not follow a request to another origin (`dpop`: a proof names its own origin). */
 const isCredentialHeader = (name: string): boolean =>
-  name === 'authorization' || name === 'cookie' || name === 'proxy-authorization';
+  name === 'authorization' || name === 'cookie' || name === 'proxy-authorization' || name === 'dpop';
 /** Headers that describe a body, dropped with it, and `host`, which names the old origin. */
 const isBodyOrHostHeader = (name: string): boolean => name.startsWith('content-') || name === 'host';
 
 /**
  * One call through the bearer interceptor: it waits for the key's token,
- * sends the request with it, follows redirects by hand (the bearer only
- * while on the checked origin), and after a 401 to the bearer invalidates
- * that token and sends the request once more. The caller's handler sees one
- * request start and one response: the final one.
+ * sends the request with it, follows redirects by hand (the token only
+ * while on the checked origin), and after a 401 to the token invalidates
+ * it and sends the request once more. A DPoP-bound token gets a new proof
+ * for every request sent, and a DPoP nonce challenge one more try with the
+ * server's nonce. The caller's handler sees one request start and one
+ * response: the final one.
  */
 export class BearerCall implements Dispatcher.DispatchHandler {
   readonly #dispatch: Dispatcher.Dispatch;
@@ -37,8 +43,8 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   readonly #replayable: boolean;
   #key = '';
   #origin = '';
-  #token = '';
-  #attempt = 0;
+  #credentials: CallCredentials | undefined;
+  readonly #retries = new RetryBudget();
   #hops = 0;
   /** The options of the request on the wire. */
   #current: Dispatcher.DispatchOptions;
@@ -93,27 +99,37 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   readonly #onFailure = (error: unknown): void => this.#fail(error as Error);
 
   #attemptWithToken(): void {
-    this.#attempt++;
-    this.#hops = 0;
-    this.#bearerSent = true;
-    let token: Promise<string>;
+    let credentials: Promise<CallCredentials>;
     try {
-      token = this.#bearer.token(this.#key);
+      credentials = this.#bearer.credentials(this.#key);
     } catch (error) {
       return this.#fail(error as Error); // a key the cache refuses at once
     }
-    token.then(this.#sendWithToken, this.#onFailure);
+    credentials.then(this.#sendWithCredentials, this.#onFailure);
   }
 
-  readonly #sendWithToken = (token: string): void => {
+  /** Sends the caller's request from its first hop with `credentials`. */
+  readonly #sendWithCredentials = (credentials: CallCredentials): void => {
     if (this.#done) return;
-    this.#token = token;
-    this.#send({ ...this.#first, headers: { ...this.#headers.rest, authorization: `Bearer ${token}` } });
+    this.#credentials = credentials;
+    this.#hops = 0;
+    this.#bearerSent = true;
+    this.#sendAuthorized(this.#first, this.#headers.rest);
   };
+
+  /** Sends `opts` (a hop on the checked origin) with `headers` and the call's credentials for the hop. */
+  #sendAuthorized(opts: Dispatcher.DispatchOptions, headers: HeaderRecord): void {
+    const credentials = this.#credentials!;
+    const send = (authorizing: HopCredentials): void => {
+      if (!this.#done) this.#send({ ...opts, headers: { ...headers, ...authorizing } });
+    };
+    if (credentials.fixedHeaders !== undefined) return send(credentials.fixedHeaders);
+    const url = `${String(opts.origin)}${opts.path}`;
+    Promise.resolve(credentials.headersFor(url, opts.method)).then(send, this.#onFailure);
+  }
 
   #sendWithoutBearer(): void {
     this.#bearerSent = false;
-    this.#attempt = 2; // nothing to retry without a bearer
     const { rest, authorization } = this.#headers;
     this.#send({ ...this.#first, headers: authorization === undefined ? rest : { ...rest, authorization } });
   }
@@ -148,6 +164,9 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
     statusMessage?: string,
   ): void {
+    // A DPoP server may hand out a new nonce with any answer (RFC 9449 §9).
+    if (this.#bearerSent && this.#credentials?.dpop)
+      this.#credentials.learnNonce(this.#origin, header(headers['dpop-nonce']));
     this.#mode = this.#decide(statusCode, headers);
     if (this.#mode === 'forward') this.#handler.onResponseStart?.(this.#outer, statusCode, headers, statusMessage);
   }
@@ -165,8 +184,14 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     // The swallowed response is over; until the next request starts, an abort ends the call itself.
     this.#outer.attach(undefined);
     if (this.#outer.aborted) return this.#fail(this.#outer.reason!);
-    if (this.#mode === 'redirect') return this.#send(this.#next!);
-    this.#bearer.invalidate(this.#key, this.#token).then(() => this.#attemptWithToken(), this.#onFailure);
+    if (this.#mode === 'redirect') {
+      const next = this.#next!;
+      return this.#bearerSent ? this.#sendAuthorized(next, next.headers as HeaderRecord) : this.#send(next);
+    }
+    // The token is fine after a nonce challenge: only the proof was stale.
+    if (this.#mode === 'nonce') return this.#sendWithCredentials(this.#credentials!);
+    const { accessToken } = this.#credentials!;
+    this.#bearer.invalidate(this.#key, accessToken).then(() => this.#attemptWithToken(), this.#onFailure);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -183,11 +208,15 @@ export class BearerCall implements Dispatcher.DispatchHandler {
       }
       return 'forward';
     }
-    if (this.#bearer.shouldRetry(status, this.#attempt, this.#bearerSent, this.#replayable)) return 'retry';
-    return 'forward';
+    if (!this.#bearerSent || !this.#replayable) return 'forward';
+    return this.#retries.take(status, header(headers['www-authenticate']), this.#credentials!.dpop) ?? 'forward';
   }
 
-  /** The request that follows a redirect: the bearer only on the checked origin, never a credential elsewhere. */
+  /**
+   * The request that follows a redirect, without credentials of ours: the
+   * sender adds them for a hop on the checked origin, and no credential
+   * goes elsewhere.
+   */
   #hopTo(status: number, location: string): Dispatcher.DispatchOptions {
     this.#hops++;
     const current = this.#current;
@@ -198,8 +227,6 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     if (url.origin !== this.#origin) {
       headers = withoutHeaders(headers, (name) => isCredentialHeader(name) || name === 'host');
       this.#bearerSent = false;
-    } else if (this.#bearerSent) {
-      headers = { ...headers, authorization: `Bearer ${this.#token}` };
     }
     return {
       ...current,
@@ -218,4 +245,9 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     this.#done = true;
     this.#handler.onResponseError?.(this.#outer, error);
   }
+}
+
+/** One value of a response header as undici gives it (a string, or an array when repeated). */
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }

@@ -25,6 +25,10 @@ export type BearerInterceptorOptions = OutboundBearerOptions<Dispatcher.Dispatch
  * - a 401 to the bearer invalidates that token (only if still current, so N
  *   concurrent 401s cost one refresh) and the call is sent once more with a
  *   fresh token, unless its body is a stream, which cannot be sent twice;
+ * - a key whose endpoint has a DPoP key sends its DPoP-bound token as
+ *   `Authorization: DPoP` with a new proof for every request sent (each
+ *   redirect hop on the checked origin, each retry), and a DPoP nonce
+ *   challenge earns one more try with the server's nonce;
  * - token failures fail the call with the core's typed errors
  *   (`ReauthenticationRequiredError`, `TokenEndpointUnavailableError`);
  *   timeouts and aborts pass through and leave the cache as it was.

@@ -1,7 +1,7 @@
 /**
- * `@refreshkit/core/adapter`: what framework adapters share, for the
- * adapter packages (`@refreshkit/express`, `@refreshkit/koa`) and anyone
- * writing one for another framework. Applications import from
+ * `@refreshkit/core/adapter`: what framework and HTTP client adapters share,
+ * for the adapter packages (`@refreshkit/express`, `@refreshkit/undici`, ...)
+ * and anyone writing one for another framework or client. Applications import from
  * `@refreshkit/core` and their framework's adapter instead.
  */
 export { RequestTokens, type KeyResolver } from './request-tokens.js';
@@ -17,3 +17,6 @@ export {
   type OutboundKey,
   type OutboundBearerOptions,
 } from './outbound-bearer.js';
+export { RetryBudget, type RetryReason } from '../retry-budget.js';
+export type { CallCredentials } from '../call-credentials.js';
+export type { HopCredentials } from '../outbound-hops.js';

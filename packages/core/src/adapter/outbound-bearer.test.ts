@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import { ScriptedEndpoint } from '../../../../test/support/scripted-endpoint.js';
 import { OriginNotAllowedError } from '../errors.js';
+import { RetryBudget } from '../retry-budget.js';
 import { TokenCache } from '../token-cache.js';
 import { isReplayableBody, methodAfterRedirect, OutboundBearer } from './outbound-bearer.js';
 
@@ -21,7 +22,7 @@ describe('OutboundBearer', () => {
     expect(none.keyOf({ tenant: 't' }, undefined)).toBeUndefined();
   });
 
-  it('allows only the cache origins, however the URL is spelled, and remembers none it refused', () => {
+  it('allows only the cache origins, however the URL is spelled, before and after it remembers the allowed one', () => {
     const bearer = new OutboundBearer({ cache });
     expect(bearer.allowedOriginOf(api)).toBe(api);
     expect(bearer.allowedOriginOf(`${api}/me?x=1`)).toBe(api);
@@ -29,6 +30,8 @@ describe('OutboundBearer', () => {
     for (const refused of [
       'https://api.example.com.evil.test',
       'https://api.example.com@evil.test/',
+      'https://api.example.com%2F@evil.test/me',
+      'https://api.example.com:8443/me',
       'http://api.example.com',
     ]) {
       expect(() => bearer.allowedOriginOf(refused)).toThrow(OriginNotAllowedError);
@@ -37,15 +40,42 @@ describe('OutboundBearer', () => {
     expect(() => bearer.allowedOriginOf('not a url')).toThrow('Invalid URL');
   });
 
-  it('retries only a first 401 to the bearer with a replayable body', () => {
-    const bearer = new OutboundBearer({ cache });
-    expect(bearer.shouldRetry(401, 1, true, true)).toBe(true);
-    expect([
-      bearer.shouldRetry(403, 1, true, true),
-      bearer.shouldRetry(401, 2, true, true),
-      bearer.shouldRetry(401, 1, false, true),
-      bearer.shouldRetry(401, 1, true, false),
-    ]).toEqual([false, false, false, false]);
+  it('gives a bearer for a key without DPoP, the same headers on every hop', async () => {
+    await cache.set('plain', { accessToken: 'plain-token', expiresAt: Date.now() + 60_000 });
+    const credentials = await new OutboundBearer({ cache }).credentials('plain');
+    expect(credentials).toMatchObject({ accessToken: 'plain-token', dpop: false });
+    const first = credentials.headersFor(`${api}/a`, 'GET');
+    expect(first).toEqual({ authorization: 'Bearer plain-token' });
+    expect(credentials.headersFor(`${api}/b`, 'POST')).toBe(first);
+  });
+});
+
+describe('RetryBudget', () => {
+  it('earns a bearer call one refresh after a 401, and nothing for other statuses', () => {
+    const budget = new RetryBudget();
+    expect([403, 500, 200].map((status) => budget.take(status, null, false))).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(budget.take(401, null, false)).toBe('refresh');
+    expect(budget.take(401, null, false)).toBeUndefined();
+  });
+
+  it('earns a DPoP call one nonce retry and one refresh, in whichever order the server asks', () => {
+    const challenge = 'DPoP error="use_dpop_nonce", error_description="nonce"';
+    const nonceFirst = new RetryBudget();
+    expect(
+      [challenge, challenge, 'DPoP error="invalid_token"', challenge].map((c) => nonceFirst.take(401, c, true)),
+    ).toEqual(['nonce', 'refresh', undefined, undefined]);
+    const refreshFirst = new RetryBudget();
+    expect(['DPoP error="invalid_token"', challenge, challenge].map((c) => refreshFirst.take(401, c, true))).toEqual([
+      'refresh',
+      'nonce',
+      undefined,
+    ]);
+    // A bearer call has no nonce to learn: the challenge is any other 401.
+    expect(new RetryBudget().take(401, challenge, false)).toBe('refresh');
   });
 });
 

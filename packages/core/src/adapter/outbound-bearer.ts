@@ -1,3 +1,5 @@
+import { bearerCredentials, credentialsOf, refuseDpopBound, type CallCredentials } from '../call-credentials.js';
+import { dpopProverForKey } from '../dpop-binding.js';
 import { OriginNotAllowedError } from '../errors.js';
 import type { TokenCache } from '../token-cache.js';
 import { invalid } from '../validate.js';
@@ -31,7 +33,7 @@ export interface OutboundBearerOptions<Call> {
   readonly key?: OutboundKey<Call>;
 }
 
-/** How many URL strings {@link OutboundBearer} remembers as allowed, so it parses each once. */
+/** How many allowed origins {@link OutboundBearer} remembers, so it parses URLs on them no more. */
 const REMEMBERED_ORIGINS = 64;
 
 /** Redirects followed before giving up, as browsers and `cache.fetch` do. */
@@ -46,12 +48,12 @@ export class OutboundBearer<Call> {
   readonly #cache: TokenCache;
   readonly #key: OutboundKey<Call> | undefined;
   /**
-   * Origin strings (as clients pass them, e.g. undici's `origin`) already
-   * found allowed, each with its canonical origin: the hot path then parses
-   * no URL. Only allowed strings are kept, and only so many, so callers
-   * cannot grow it without bound.
+   * Canonical origins already found allowed: a URL string that starts with
+   * one of them, up to its path, is on it, and the hot path then parses no
+   * URL. Only allowed origins are kept, and only so many, so callers cannot
+   * grow it without bound.
    */
-  readonly #allowed = new Map<string, string>();
+  readonly #allowed = new Set<string>();
 
   /** @throws TypeError naming the bad option. */
   constructor(options: OutboundBearerOptions<Call>) {
@@ -59,6 +61,7 @@ export class OutboundBearer<Call> {
     const { cache, key } = options;
     if (
       typeof cache?.getAccessToken !== 'function' ||
+      typeof cache.getTokenSet !== 'function' ||
       typeof cache.invalidate !== 'function' ||
       typeof cache.isAllowedOrigin !== 'function'
     ) {
@@ -88,38 +91,58 @@ export class OutboundBearer<Call> {
    */
   allowedOriginOf(url: string | URL): string {
     if (typeof url === 'string') {
-      const known = this.#allowed.get(url);
-      if (known !== undefined) return known;
+      const known = originPrefixOf(url);
+      if (this.#allowed.has(known)) return known;
     }
     const origin = typeof url === 'string' ? new URL(url).origin : url.origin;
     if (!this.#cache.isAllowedOrigin(origin)) throw new OriginNotAllowedError(origin);
-    // Only a bare origin is worth remembering: a full URL (path, query) rarely repeats.
-    if (typeof url === 'string' && url === origin && this.#allowed.size < REMEMBERED_ORIGINS)
-      this.#allowed.set(url, origin);
+    if (this.#allowed.size < REMEMBERED_ORIGINS) this.#allowed.add(origin);
     return origin;
   }
 
-  /** The fresh access token of `key`; token failures reject with the core's typed errors. */
-  token(key: string, signal?: AbortSignal): Promise<string> {
-    return this.#cache.getAccessToken(key, signal ? { signal } : undefined);
-  }
-
   /**
-   * Whether a response earns one refresh and one retry: a 401 to the first
-   * attempt, answered by the origin the bearer was sent to, for a body that
-   * can be sent again.
+   * The credentials of a call for `key`: its fresh token as a bearer, or,
+   * when the key's endpoint has a DPoP key and the token is bound to it,
+   * as `DPoP` with a new proof per hop. Token failures reject with the
+   * core's typed errors; a token bound to another DPoP key with
+   * `DpopKeyMismatchError`, before anything is sent.
    */
-  shouldRetry(status: number, attempt: number, bearerSent: boolean, replayable: boolean): boolean {
-    return status === 401 && attempt === 1 && bearerSent && replayable;
+  credentials(key: string, signal?: AbortSignal): Promise<CallCredentials> {
+    const options = signal ? { signal } : undefined;
+    const dpop = dpopProverForKey(this.#cache, key);
+    if (dpop === undefined) return this.#cache.getAccessToken(key, options).then(bearerCredentials);
+    return this.#cache.getTokenSet(key, options).then((tokens) => credentialsOf(tokens, key, dpop));
   }
 
   /**
    * Marks `token` as unusable, only if it is still the current token of
    * `key`: N calls that got a 401 for the same token cause one refresh.
+   *
+   * @throws DpopKeyMismatchError, invalidating nothing, when the key's
+   * endpoint has no DPoP key and `token` is DPoP-bound (written to a shared
+   * store by a process that has one).
    */
   async invalidate(key: string, token: string): Promise<void> {
+    // A cache without DPoP must not refresh a DPoP-bound token another process wrote (as `cache.fetch`).
+    if (dpopProverForKey(this.#cache, key) === undefined) await refuseDpopBound(this.#cache, key, token);
     await this.#cache.invalidate(key, token);
   }
+}
+
+/**
+ * The start of `url` up to its path, query or fragment: `scheme://host:port`
+ * for a URL written canonically. When that equals a canonical origin, the
+ * URL is on that origin: anything that could make a parser read the
+ * authority otherwise (userinfo `@`, a backslash, upper case, a default
+ * port, leading spaces) leaves a prefix that equals no canonical origin.
+ */
+function originPrefixOf(url: string): string {
+  const authority = url.indexOf('://') + 3;
+  for (let i = authority; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 0x2f /* / */ || c === 0x3f /* ? */ || c === 0x23 /* # */) return url.slice(0, i);
+  }
+  return url;
 }
 
 /**
