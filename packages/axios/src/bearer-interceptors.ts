@@ -10,6 +10,7 @@ import {
   type OutboundBearerOptions,
 } from '@refreshkit/core/adapter';
 import type { AxiosError, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
+import { CallState } from './call-state.js';
 import { fullPathOf } from './full-path.js';
 
 declare module 'axios' {
@@ -26,39 +27,7 @@ declare module 'axios' {
 /** Options of {@link bearerInterceptors}; `key` is a function of the axios request config. */
 export type BearerInterceptorsOptions = OutboundBearerOptions<InternalAxiosRequestConfig>;
 
-/** What one call with a token remembers across its redirects and retries. */
-interface CallState {
-  readonly key: string;
-  readonly origin: string;
-  /** The call as the caller made it (after our request interceptor), for a retry. */
-  readonly first: InternalAxiosRequestConfig;
-  readonly retries: RetryBudget;
-  credentials: CallCredentials;
-  /** Set after a 401 that invalidated the token: the retry must get a fresh one first. */
-  needsToken: boolean;
-  /** Whether the last hop (after redirects) carried the token. */
-  bearerSent: boolean;
-  /**
-   * The redirects allowed when this call follows them itself (a DPoP call:
-   * each hop needs a proof, which axios's synchronous `beforeRedirect`
-   * cannot sign); undefined when axios follows them.
-   */
-  readonly redirectLimit: number | undefined;
-  /** Of those, the redirects still allowed. */
-  redirectsLeft: number;
-  /** The caller's own `beforeRedirect`, run before ours on each hop axios follows. */
-  readonly callerBeforeRedirect: AxiosRequestConfig['beforeRedirect'];
-}
-
 type BeforeRedirect = NonNullable<AxiosRequestConfig['beforeRedirect']>;
-
-/**
- * What a request this adapter sends for a call carries to name that call:
- * an empty object standing for its state. Errors carry their config, which
- * applications log, so the state (with its token) stays out of it; and a
- * class instance, because axios deep-copies plain objects in a config.
- */
-class CallHandle {}
 
 /**
  * Installs request and response interceptors on an axios instance so each
@@ -96,49 +65,38 @@ class CallHandle {}
  */
 export function bearerInterceptors(instance: AxiosInstance, options: BearerInterceptorsOptions): () => void {
   const bearer = new OutboundBearer<InternalAxiosRequestConfig>(options);
-  const states = new WeakMap<object, CallState>();
-  const calls = new WeakMap<CallHandle, CallState>();
 
-  /** A config for a request that continues the call of `state`. */
-  function continuing(config: AxiosRequestConfig, state: CallState): AxiosRequestConfig {
-    const handle = new CallHandle();
-    calls.set(handle, state);
-    return { ...config, refreshkitCall: handle };
+  function withCredentials(
+    config: InternalAxiosRequestConfig,
+  ): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> {
+    const continued = config.refreshkitCall;
+    if (continued instanceof CallState) return continueCall(config, continued);
+    const named = config.headers.get(KEY_HEADER);
+    if (named !== undefined) config.headers.delete(KEY_HEADER);
+    const key = bearer.keyOf(config, typeof named === 'string' ? named : undefined);
+    // A key known at once (the header, a fixed key) costs no promise hop.
+    return typeof key === 'object' ? key.then((resolved) => startCall(config, resolved)) : startCall(config, key);
   }
 
-  async function withCredentials(config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> {
-    const continued = config.refreshkitCall && calls.get(config.refreshkitCall);
-    if (continued !== undefined) return continueCall(config, continued);
-    const named = config.headers.get(KEY_HEADER);
-    config.headers.delete(KEY_HEADER);
-    const key = await bearer.keyOf(config, typeof named === 'string' ? named : undefined);
+  async function startCall(config: InternalAxiosRequestConfig, key: string | undefined) {
     if (key === undefined || key === '') return config;
     const origin = bearer.allowedOriginOf(fullPathOf(config));
     const credentials = await bearer.credentials(key, signalOf(config));
     const redirectLimit =
       credentials.dpop && config.maxRedirects !== 0 ? (config.maxRedirects ?? MAX_REDIRECTS) : undefined;
-    const state: CallState = {
-      key,
-      origin,
-      first: config,
-      retries: new RetryBudget(),
-      credentials,
-      needsToken: false,
-      bearerSent: true,
-      redirectLimit,
-      redirectsLeft: redirectLimit ?? 0,
-      callerBeforeRedirect: config.beforeRedirect,
-    };
+    const state = new CallState(key, origin, config, credentials, redirectLimit, config.beforeRedirect);
     if (redirectLimit === undefined) config.beforeRedirect = guardRedirect(state);
     else config.maxRedirects = 0;
-    states.set(config, state);
-    await authorize(config, credentials);
+    state.attachTo(config);
+    const { fixedHeaders } = credentials;
+    if (fixedHeaders !== undefined) config.headers.set(fixedHeaders);
+    else await authorize(config, credentials);
     return config;
   }
 
   /** A request this adapter sends for a call: a retry, or a redirect it follows. */
   async function continueCall(config: InternalAxiosRequestConfig, state: CallState) {
-    states.set(config, state);
+    state.attachTo(config);
     if (!state.bearerSent) return config;
     if (state.needsToken) {
       state.credentials = await bearer.credentials(state.key, signalOf(config));
@@ -154,14 +112,18 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
    * the caller's).
    */
   function continuation(response: AxiosResponse | undefined): Promise<AxiosResponse> | undefined {
-    const state = response && states.get(response.config);
+    const state = CallState.of(response?.config);
     if (state === undefined || !state.bearerSent) return undefined;
     const { credentials } = state;
     const { config, status, headers } = response!;
     if (credentials.dpop) credentials.learnNonce(state.origin, headerOf(headers['dpop-nonce']));
     if (state.redirectLimit !== undefined && isFollowedRedirect(status)) return followRedirect(response!, state);
-    if (!isReplayableBody(config.data)) return undefined;
-    const reason = state.retries.take(status, headerOf(headers['www-authenticate']), credentials.dpop);
+    if (status !== 401 || !isReplayableBody(config.data)) return undefined;
+    const reason = (state.retries ??= new RetryBudget()).take(
+      status,
+      headerOf(headers['www-authenticate']),
+      credentials.dpop,
+    );
     if (reason === undefined) return undefined;
     return (async (): Promise<AxiosResponse> => {
       if (reason === 'refresh') {
@@ -171,7 +133,7 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
       // The whole call again, from its first URL.
       state.bearerSent = true;
       state.redirectsLeft = state.redirectLimit ?? 0;
-      return instance.request(continuing(state.first, state));
+      return instance.request({ ...state.first, refreshkitCall: state });
     })();
   }
 
@@ -198,22 +160,18 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
       nextHeaders.delete('Cookie');
       state.bearerSent = false;
     }
-    return instance.request(
-      continuing(
-        {
-          ...config,
-          url: next.href,
-          baseURL: undefined,
-          params: undefined,
-          method,
-          data: dropsBody ? undefined : config.data,
-          headers: nextHeaders,
-          // Off the checked origin nothing of ours is left to guard: axios may follow the rest itself.
-          maxRedirects: sameOrigin ? 0 : state.redirectsLeft,
-        },
-        state,
-      ),
-    );
+    return instance.request({
+      ...config,
+      url: next.href,
+      baseURL: undefined,
+      params: undefined,
+      method,
+      data: dropsBody ? undefined : config.data,
+      headers: nextHeaders,
+      // Off the checked origin nothing of ours is left to guard: axios may follow the rest itself.
+      maxRedirects: sameOrigin ? 0 : state.redirectsLeft,
+      refreshkitCall: state,
+    });
   }
 
   const requestId = instance.interceptors.request.use(withCredentials);
@@ -222,7 +180,7 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
     (response: AxiosResponse) => continuation(response) ?? response,
     async (error: AxiosError) => {
       const again = continuation(error?.response);
-      if (again === undefined) throw withoutCredentials(error, states);
+      if (again === undefined) throw withoutCredentials(error);
       return again;
     },
   );
@@ -261,9 +219,9 @@ function headerOf(value: unknown): string | undefined {
  * but no longer enumerable, so `inspect` and `JSON.stringify` skip them.
  * Errors of calls that carried no bearer of ours are left as they are.
  */
-function withoutCredentials(error: AxiosError, states: WeakMap<object, CallState>): AxiosError {
+function withoutCredentials(error: AxiosError): AxiosError {
   const config = error?.config;
-  if (config === undefined || !states.has(config)) return error;
+  if (config === undefined || CallState.of(config) === undefined) return error;
   const authorization = config.headers.get('Authorization');
   if (typeof authorization === 'string')
     config.headers.set('Authorization', `${authorization.split(' ', 1)[0]} [REDACTED]`);

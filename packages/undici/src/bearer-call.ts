@@ -120,12 +120,16 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   /** Sends `opts` (a hop on the checked origin) with `headers` and the call's credentials for the hop. */
   #sendAuthorized(opts: Dispatcher.DispatchOptions, headers: HeaderRecord): void {
     const credentials = this.#credentials!;
-    const send = (authorizing: HopCredentials): void => {
-      if (!this.#done) this.#send({ ...opts, headers: { ...headers, ...authorizing } });
-    };
-    if (credentials.fixedHeaders !== undefined) return send(credentials.fixedHeaders);
+    if (credentials.fixedHeaders !== undefined) return this.#sendWith(opts, headers, credentials.fixedHeaders);
     const url = `${String(opts.origin)}${opts.path}`;
-    Promise.resolve(credentials.headersFor(url, opts.method)).then(send, this.#onFailure);
+    Promise.resolve(credentials.headersFor(url, opts.method)).then(
+      (proved) => this.#sendWith(opts, headers, proved),
+      this.#onFailure,
+    );
+  }
+
+  #sendWith(opts: Dispatcher.DispatchOptions, headers: HeaderRecord, authorizing: HopCredentials): void {
+    if (!this.#done) this.#send({ ...opts, headers: { ...headers, ...authorizing } });
   }
 
   #sendWithoutBearer(): void {

@@ -54,6 +54,8 @@ export class OutboundBearer<Call> {
    * grow it without bound.
    */
   readonly #allowed = new Set<string>();
+  /** The bearer credentials made last: calls of one token share them instead of allocating their own. */
+  #lastBearer: CallCredentials | undefined;
 
   /** @throws TypeError naming the bad option. */
   constructor(options: OutboundBearerOptions<Call>) {
@@ -110,9 +112,15 @@ export class OutboundBearer<Call> {
   credentials(key: string, signal?: AbortSignal): Promise<CallCredentials> {
     const options = signal ? { signal } : undefined;
     const dpop = dpopProverForKey(this.#cache, key);
-    if (dpop === undefined) return this.#cache.getAccessToken(key, options).then(bearerCredentials);
+    if (dpop === undefined) return this.#cache.getAccessToken(key, options).then(this.#bearerOf);
     return this.#cache.getTokenSet(key, options).then((tokens) => credentialsOf(tokens, key, dpop));
   }
+
+  readonly #bearerOf = (token: string): CallCredentials => {
+    const last = this.#lastBearer;
+    if (last !== undefined && last.accessToken === token) return last;
+    return (this.#lastBearer = bearerCredentials(token));
+  };
 
   /**
    * Marks `token` as unusable, only if it is still the current token of
