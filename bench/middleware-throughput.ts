@@ -98,7 +98,7 @@ async function compareRoutes(apps: ChildProcess, base: string): Promise<Comparis
 
 /** Starts `framework`'s app in a fresh process, warms both routes up, and compares them. */
 async function compareFramework(framework: Framework, upstreamOrigin: string): Promise<Comparison> {
-  const apps = fork(appsModule, [upstreamOrigin, framework], { execArgv: ['--conditions=source', '--import', 'tsx'] });
+  const apps = fork(appsModule, [upstreamOrigin, framework], { execArgv: ['--import', 'tsx'] });
   try {
     const started = await nextMessage(apps);
     if (!('url' in started)) throw new Error(`the ${framework} process did not start`);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 export function runChild<Report>(script: string, config: object): Promise<Report> {
   const path = fileURLToPath(new URL(script, import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', path, JSON.stringify(config)], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path, JSON.stringify(config)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

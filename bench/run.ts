@@ -10,7 +10,12 @@ import { registry, type RegistryEntry } from './registry.js';
 
 const runOne = fileURLToPath(new URL('./run-one.ts', import.meta.url));
 
-/** Runs a benchmark in a fresh process with this process's Node flags (source condition, tsx, --expose-gc). */
+// Every benchmark process (and the processes they start) compiles with
+// bench/tsconfig.json, which has no `paths`: @refreshkit/* are then the
+// built packages, as users install them, not their sources through tsx.
+process.env.TSX_TSCONFIG_PATH ??= fileURLToPath(new URL('./tsconfig.json', import.meta.url));
+
+/** Runs a benchmark in a fresh process with this process's Node flags (tsx, --expose-gc). */
 async function runInFreshProcess(id: string): Promise<BenchResult> {
   const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, runOne, id], {
     maxBuffer: 16 * 2 ** 20,
@@ -56,7 +61,7 @@ if (wanted.length === 0) {
     [
       '# Benchmark results',
       '',
-      `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}, every figure side by side in one run of \`pnpm bench\`, each benchmark in a fresh process.`,
+      `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}, every figure side by side in one run of \`pnpm bench\`, each benchmark in a fresh process, against the built packages (\`dist\`, as users install them).`,
       'Figures are ratios and counts; absolute times depend on the machine.',
       '',
       'Run one benchmark alone with `pnpm bench <id>`; `pnpm bench --list` lists the ids',

@@ -26,7 +26,7 @@ export const steadyLoad: Benchmark = {
       fileURLToPath(new URL('./token-endpoint-process.ts', import.meta.url)),
       [JSON.stringify(config)],
       {
-        execArgv: ['--conditions=source', '--import', 'tsx'],
+        execArgv: ['--import', 'tsx'],
       },
     );
     const tokenUrl = await new Promise<string>((resolve) => server.once('message', (url) => resolve(url as string)));
