@@ -5,7 +5,8 @@ import { ApiServer } from '../../../test/support/api-server.js';
 import { json, TokenServer } from '../../../test/support/token-server.js';
 import { jwkThumbprint } from './dpop-key.js';
 import { DpopProver } from './dpop-prover.js';
-import { InvalidTokenResponseError, TokenEndpointConfigurationError } from './errors.js';
+import { RequestTokens } from './adapter/request-tokens.js';
+import { DpopProofRequiredError, InvalidTokenResponseError, TokenEndpointConfigurationError } from './errors.js';
 import { OAuth2Endpoint } from './oauth2-endpoint.js';
 import type { OAuth2EndpointOptions } from './oauth2-endpoint-options.js';
 import { TokenCache } from './token-cache.js';
@@ -223,6 +224,25 @@ describe('DPoP at the token endpoint', () => {
     expect((await cache.fetch('svc', `${api.origin}/me`)).status).toBe(200);
     expect(api.seen[0]!.authorization).toBe(`Bearer ${ACCESS}`);
     expect(api.seen[0]!.headers.dpop).toBeUndefined();
+    await cache.close();
+  });
+
+  it('refuses a DPoP-bound token as a header string (authorizationHeader, forward), and gives a bearer answer as before', async () => {
+    const cache = new TokenCache({
+      endpoint: endpointWith(),
+      grant: 'client_credentials',
+      allowedOrigins: [api.origin],
+    });
+    const error = await cache.authorizationHeader('svc').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DpopProofRequiredError);
+    expect(error).toMatchObject({ code: 'ERR_DPOP_PROOF_REQUIRED', key: 'svc' });
+    expect((error as Error).message).not.toContain(ACCESS);
+    const viaMiddleware = await new RequestTokens(cache, () => 'svc').authorizationHeader().catch((e: unknown) => e);
+    expect(viaMiddleware).toMatchObject({ status: 500, cause: expect.any(DpopProofRequiredError) });
+    server.handler = (_request, res) =>
+      json(res, 200, { access_token: 'plain-bearer', token_type: 'Bearer', expires_in: 3600 });
+    await cache.delete('svc');
+    expect(await cache.authorizationHeader('svc')).toBe('Bearer plain-bearer');
     await cache.close();
   });
 

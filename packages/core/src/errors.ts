@@ -21,7 +21,8 @@ export type RefreshkitErrorCode =
   | 'ERR_CORRUPT_RECORD'
   | 'ERR_TOKENS_UNAVAILABLE'
   | 'ERR_DISCOVERY'
-  | 'ERR_DPOP_KEY_MISMATCH';
+  | 'ERR_DPOP_KEY_MISMATCH'
+  | 'ERR_DPOP_PROOF_REQUIRED';
 
 const BRAND = Symbol.for('refreshkit.error');
 
@@ -307,5 +308,27 @@ export class DpopKeyMismatchError extends RefreshkitError {
     this.key = key;
     this.boundJkt = boundJkt;
     this.ownJkt = ownJkt;
+  }
+}
+
+/**
+ * A DPoP-bound token was asked for as a header string
+ * (`cache.authorizationHeader`, and so the middleware's `forward`): its
+ * proof names the method and URL of one request, which a header string made
+ * ahead of the request cannot know. Nothing is sent; send the call through
+ * `cache.fetch`, the middleware's `tokens.fetch` or a client adapter
+ * (`@refreshkit/undici`, `/axios`, `/got`), which sign each request.
+ */
+export class DpopProofRequiredError extends RefreshkitError {
+  /** The cache key whose token is DPoP-bound. */
+  readonly key: string;
+
+  constructor(key: string) {
+    super(
+      'ERR_DPOP_PROOF_REQUIRED',
+      `The token of key \`${key}\` is DPoP-bound: a header string cannot carry its per-request proof; ` +
+        'send the call through `cache.fetch`, `tokens.fetch` or a client adapter instead of `authorizationHeader` or `forward`',
+    );
+    this.key = key;
   }
 }

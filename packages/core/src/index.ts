@@ -31,6 +31,7 @@ export {
   CorruptRecordError,
   DiscoveryError,
   DpopKeyMismatchError,
+  DpopProofRequiredError,
   InvalidTokenResponseError,
   OriginNotAllowedError,
   ReauthenticationRequiredError,

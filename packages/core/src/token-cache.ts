@@ -4,7 +4,7 @@ import { abortable } from './abortable.js';
 import { fetchWithBearer } from './bearer-fetch.js';
 import { DPOP_PROVER_FOR, dpopResolver } from './dpop-binding.js';
 import type { DpopProver } from './dpop-prover.js';
-import { StoreUnavailableError } from './errors.js';
+import { DpopProofRequiredError, StoreUnavailableError } from './errors.js';
 import { healthOf, type GrantHealth } from './grant-health.js';
 import { MemoryStore } from './memory-store.js';
 import { MAX_REMEMBERED_FAILURES, MAX_WRITE_ATTEMPTS, RefreshProtocol, type RefreshRun } from './refresh-protocol.js';
@@ -255,9 +255,17 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
     return this.#dpopFor(key);
   }
 
-  /** `Bearer <token>` for `key`, for callers that use another HTTP client. */
+  /**
+   * `Bearer <token>` for `key`, for callers that use another HTTP client.
+   *
+   * @throws DpopProofRequiredError when the key's token is DPoP-bound: its
+   * proof names one request, so use `cache.fetch` or a client adapter.
+   */
   async authorizationHeader(key: string, options?: GetAccessTokenOptions): Promise<string> {
-    return `Bearer ${await this.getAccessToken(key, options)}`;
+    if (this.#dpopFor(key) === undefined) return `Bearer ${await this.getAccessToken(key, options)}`;
+    const tokens = await this.getTokenSet(key, options);
+    if (tokens.tokenType === 'dpop') throw new DpopProofRequiredError(key);
+    return `Bearer ${tokens.accessToken}`;
   }
 
   /** Whether `cache.fetch` may send the bearer to the origin of `url`. */

@@ -17,7 +17,10 @@ export interface FreshTokensOptions<Subject> {
    * For backend-for-frontend proxies: the origin requests are proxied to.
    * The middleware then sets `Authorization: Bearer …` on the incoming
    * request for the proxy to forward. It must be one of the cache's
-   * `allowedOrigins`, so the bearer is never forwarded anywhere else.
+   * `allowedOrigins`, so the bearer is never forwarded anywhere else. A
+   * DPoP-bound token cannot be forwarded this way (its proof names the
+   * upstream request): the request then fails with a 500 whose `cause` is
+   * `DpopProofRequiredError`.
    */
   readonly forward?: string;
 }

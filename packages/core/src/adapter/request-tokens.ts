@@ -29,9 +29,17 @@ export class RequestTokens {
     }
   }
 
-  /** `Bearer <token>` for another HTTP client. Rejects with {@link TokensUnavailableError}. */
+  /**
+   * `Bearer <token>` for another HTTP client. Rejects with
+   * {@link TokensUnavailableError} (a 500 whose `cause` is
+   * `DpopProofRequiredError` for a DPoP-bound token).
+   */
   async authorizationHeader(): Promise<string> {
-    return `Bearer ${await this.getAccessToken()}`;
+    try {
+      return await this.#cache.authorizationHeader(await this.key());
+    } catch (error) {
+      throw tokensUnavailableFrom(error);
+    }
   }
 
   /**
