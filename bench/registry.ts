@@ -40,4 +40,5 @@ export const registry: readonly RegistryEntry[] = [
   { id: 'heap-per-key', load: async () => (await import('./heap-per-key.js')).heapPerKey },
   { id: 'sweep', load: async () => (await import('./sweep.js')).sweep },
   { id: 'client-throughput', load: async () => (await import('./client-throughput.js')).clientThroughput },
+  { id: 'dpop-cost', load: async () => (await import('./dpop-cost.js')).dpopCost },
 ];
