@@ -64,7 +64,7 @@ export async function credentialsOf(tokens: TokenSet, key: string, dpop: DpopPro
       authorization,
       dpop: await dpop.proof({ method, url: typeof url === 'string' ? new URL(url) : url, accessToken }),
     }),
-    learnNonce: (origin, nonce) => void dpop.learnNonceValue(origin, nonce),
+    learnNonce: (origin, nonce) => void dpop.learnNonce(origin, nonce),
   };
 }
 

@@ -39,7 +39,8 @@ export async function fetchWithDpop(
   const method = (options.method ?? 'GET').toUpperCase();
   const hasBody = options.body !== undefined;
   const url = typeof target === 'string' ? new URL(target) : target;
-  const observe = (hopUrl: URL, response: Response): void => void dpop.learnNonce(hopUrl, response.headers);
+  const observe = (hopUrl: URL, response: Response): void =>
+    void dpop.learnNonce(hopUrl.origin, response.headers.get('dpop-nonce'));
   const retries = new RetryBudget();
   for (;;) {
     const tokens = await source.getTokenSet(key, tokenOptions);

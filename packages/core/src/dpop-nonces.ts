@@ -22,22 +22,13 @@ export class DpopNonces {
   }
 
   /**
-   * Keeps the `DPoP-Nonce` of an answer from `origin`, if it has a valid one.
-   * Servers may send a new nonce with any answer; the latest wins.
+   * Keeps `nonce`, the `DPoP-Nonce` header value of an answer from `origin`
+   * (as any HTTP client gives it), if it is a valid one. Servers may send a
+   * new nonce with any answer; the latest wins.
    *
-   * @returns whether the answer carried a nonce.
+   * @returns whether the answer carried a valid nonce.
    */
-  learn(origin: string, headers: Headers): boolean {
-    return this.learnValue(origin, headers.get('dpop-nonce'));
-  }
-
-  /**
-   * Keeps `nonce`, the value of a `DPoP-Nonce` header from `origin`, if it
-   * is valid: for HTTP clients whose headers are not a `Headers`.
-   *
-   * @returns whether it was a valid nonce.
-   */
-  learnValue(origin: string, nonce: string | null | undefined): boolean {
+  learn(origin: string, nonce: string | null | undefined): boolean {
     if (nonce === null || nonce === undefined || nonce.length > MAX_NONCE_LENGTH || !NONCE_SYNTAX.test(nonce))
       return false;
     if (this.#byOrigin.get(origin) === nonce) return true;

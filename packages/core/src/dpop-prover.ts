@@ -96,20 +96,12 @@ export class DpopProver {
   }
 
   /**
-   * Keeps the `DPoP-Nonce` an answer from `url`'s server carries.
-   * @returns whether it carried one.
-   */
-  learnNonce(url: URL, headers: Headers): boolean {
-    return this.#nonces.learn(url.origin, headers);
-  }
-
-  /**
    * Keeps `nonce`, the `DPoP-Nonce` header value of an answer from
-   * `origin`'s server, as HTTP clients other than `fetch` hand it over.
+   * `origin`'s server, for the next proofs sent there.
    * @returns whether it was a valid nonce.
    */
-  learnNonceValue(origin: string, nonce: string | null | undefined): boolean {
-    return this.#nonces.learnValue(origin, nonce);
+  learnNonce(origin: string, nonce: string | null | undefined): boolean {
+    return this.#nonces.learn(origin, nonce);
   }
 
   /** Keeps `util.inspect` free of the key. */

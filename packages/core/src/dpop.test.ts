@@ -101,10 +101,10 @@ describe('DPoP proofs', () => {
   it('carry the nonce each origin gave last, and no other origin sees it', async () => {
     const prover = new DpopProver({ key: privateJwk }, Date.now);
     const a = new URL('https://a.example/x');
-    expect(prover.learnNonce(a, new Headers({ 'dpop-nonce': 'n-1' }))).toBe(true);
-    expect(prover.learnNonce(a, new Headers({ 'dpop-nonce': 'bad "quoted"' }))).toBe(false);
+    expect(prover.learnNonce(a.origin, 'n-1')).toBe(true);
+    expect(prover.learnNonce(a.origin, 'bad "quoted"')).toBe(false);
     expect((await verified(await prover.proof({ method: 'GET', url: a }))).payload.nonce).toBe('n-1');
-    prover.learnNonce(a, new Headers({ 'dpop-nonce': 'n-2' }));
+    prover.learnNonce(a.origin, 'n-2');
     expect((await verified(await prover.proof({ method: 'GET', url: a }))).payload.nonce).toBe('n-2');
     const b = new URL('https://b.example/x');
     expect((await verified(await prover.proof({ method: 'GET', url: b }))).payload.nonce).toBeUndefined();

@@ -382,7 +382,7 @@ export class OAuth2Endpoint implements TokenEndpoint {
         redirect: 'manual',
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
-      this.#dpop?.learnNonce(this.#tokenUrlObject, response.headers);
+      this.#dpop?.learnNonce(this.#tokenUrlObject.origin, response.headers.get('dpop-nonce'));
       const { text, truncated } = await readBoundedText(response, this.#maxResponseBytes);
       const upstreamStatus = response.status;
       if (upstreamStatus >= 300 && upstreamStatus < 400) {
