@@ -153,8 +153,8 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
     const nextHeaders = config.headers.concat();
     nextHeaders.delete('Authorization');
     nextHeaders.delete('DPoP');
-    if (dropsBody)
-      for (const name of Object.keys(nextHeaders.toJSON())) if (/^content-/i.test(name)) nextHeaders.delete(name);
+    // Without a body, the headers that described it go too.
+    if (dropsBody) nextHeaders.clear(/^content-/i);
     const sameOrigin = next.origin === state.origin;
     if (!sameOrigin) {
       nextHeaders.delete('Cookie');
@@ -215,8 +215,9 @@ function headerOf(value: unknown): string | undefined {
  * Hides the token (and DPoP proof) a failed call sent from the error the
  * caller gets, which applications log: axios keeps the request config (its
  * headers) and the Node request (its raw header block) on the error and on
- * its response. The config's `Authorization` and `DPoP` are masked, and the requests stay readable
- * but no longer enumerable, so `inspect` and `JSON.stringify` skip them.
+ * its response. The config's `Authorization` and `DPoP` are masked, and the
+ * requests stay readable but no longer enumerable, so `inspect` and
+ * `JSON.stringify` skip them.
  * Errors of calls that carried no bearer of ours are left as they are.
  */
 function withoutCredentials(error: AxiosError): AxiosError {
@@ -235,8 +236,8 @@ function withoutCredentials(error: AxiosError): AxiosError {
 }
 
 /**
- * The `beforeRedirect` of one bearer call: runs the caller's own, then keeps the
- * bearer only on a hop to the checked origin (the redirect library strips
+ * The `beforeRedirect` of one bearer call: runs the caller's own, then keeps
+ * the bearer only on a hop to the checked origin (the redirect library strips
  * `Authorization` on every hop, so a same-origin hop gets it back) and
  * removes any `Authorization` elsewhere.
  */

@@ -22,7 +22,8 @@ export type BearerHooksOptions = OutboundBearerOptions<RequestOptions>;
 interface BearerState {
   readonly key: string;
   readonly origin: string;
-  readonly retries: RetryBudget;
+  /** Made at the first 401: most calls never need one. */
+  retries: RetryBudget | undefined;
   /** Set after a 401 that invalidated the token: the retry must get a fresh one first. */
   needsToken: boolean;
   /** Whether the latest hop carried the bearer. */
@@ -86,7 +87,7 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
     if (key === undefined || key === '') return;
     const origin = bearer.allowedOriginOf(request.url as URL | string);
     const credentials = await bearer.credentials(key, request.signal);
-    const created: BearerState = { key, origin, retries: new RetryBudget(), needsToken: false, bearerSent: true };
+    const created: BearerState = { key, origin, retries: undefined, needsToken: false, bearerSent: true };
     credentialsOf.set(created, credentials);
     (request.context as Record<symbol, BearerState>)[STATE] = created;
     await applyCredentials(request, created, credentials);
@@ -114,9 +115,9 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
     if (state === undefined || !state.bearerSent) return response;
     const credentials = credentialsOf.get(state)!;
     learnNonce(state, credentials, response.headers['dpop-nonce']);
-    if (!isReplayableBody(request.body)) return response;
+    if (response.statusCode !== 401 || !isReplayableBody(request.body)) return response;
     const challenge = response.headers['www-authenticate'];
-    const reason = state.retries.take(response.statusCode, challenge, credentials.dpop);
+    const reason = (state.retries ??= new RetryBudget()).take(401, challenge, credentials.dpop);
     if (reason === undefined) return response;
     if (reason === 'refresh') {
       await bearer.invalidate(state.key, credentials.accessToken);

@@ -44,7 +44,8 @@ export class BearerCall implements Dispatcher.DispatchHandler {
   #key = '';
   #origin = '';
   #credentials: CallCredentials | undefined;
-  readonly #retries = new RetryBudget();
+  /** Made at the first 401: most calls never need one. */
+  #retries: RetryBudget | undefined;
   #hops = 0;
   /** The options of the request on the wire. */
   #current: Dispatcher.DispatchOptions;
@@ -212,8 +213,9 @@ export class BearerCall implements Dispatcher.DispatchHandler {
       }
       return 'forward';
     }
-    if (!this.#bearerSent || !this.#replayable) return 'forward';
-    return this.#retries.take(status, header(headers['www-authenticate']), this.#credentials!.dpop) ?? 'forward';
+    if (status !== 401 || !this.#bearerSent || !this.#replayable) return 'forward';
+    const challenge = header(headers['www-authenticate']);
+    return (this.#retries ??= new RetryBudget()).take(status, challenge, this.#credentials!.dpop) ?? 'forward';
   }
 
   /**
