@@ -5,7 +5,7 @@
 // alone; the token path is set beside an interceptor that only sets a static
 // header. Loopback throughput on this machine drifts by tens of percent from
 // one second to the next; these per-call costs do not.
-import axios, { type AxiosAdapter } from 'axios';
+import axios, { type AxiosAdapter, type AxiosInstance } from 'axios';
 import type { Dispatcher } from 'undici';
 import type { TokenCache } from '@refreshkit/core';
 import { bearerInterceptors } from '@refreshkit/axios';
@@ -23,6 +23,27 @@ export interface Overhead {
 }
 
 type Call = () => Promise<unknown>;
+
+/**
+ * The floor bench 9 sets the token path beside: an undici interceptor that
+ * sets a static `Authorization` and does nothing else.
+ */
+export function staticHeaderInterceptor(authorization: string): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) =>
+    function setHeader(opts, handler) {
+      return dispatch({ ...opts, headers: { ...(opts.headers as object), authorization } }, handler);
+    };
+}
+
+/** The same floor for axios: request and response interceptors that set a static `Authorization`, and nothing else. */
+export function useStaticHeaderInterceptors(instance: AxiosInstance, authorization: string): AxiosInstance {
+  instance.interceptors.request.use(async (config) => {
+    config.headers.set('Authorization', authorization);
+    return config;
+  });
+  instance.interceptors.response.use((response) => response);
+  return instance;
+}
 
 async function nsPerCall(call: Call): Promise<number> {
   const started = performance.now();
@@ -57,8 +78,7 @@ export function undiciOverhead(cache: TokenCache, key: string, origin: string): 
   };
   const authorization = 'Bearer static';
   const withTokens = bearerInterceptor({ cache, key })(answer);
-  const withFloor: Dispatcher.Dispatch = (opts, handler) =>
-    answer({ ...opts, headers: { ...(opts.headers as object), authorization } }, handler);
+  const withFloor = staticHeaderInterceptor(authorization)(answer);
   const send = (dispatch: Dispatcher.Dispatch) => () =>
     new Promise<void>((resolve, reject) => {
       dispatch(
@@ -83,12 +103,7 @@ export function axiosOverhead(cache: TokenCache, key: string, origin: string): P
   });
   const withTokens = axios.create({ adapter });
   bearerInterceptors(withTokens, { cache, key });
-  const withFloor = axios.create({ adapter });
-  withFloor.interceptors.request.use(async (config) => {
-    config.headers.set('Authorization', 'Bearer static');
-    return config;
-  });
-  withFloor.interceptors.response.use((response) => response);
+  const withFloor = useStaticHeaderInterceptors(axios.create({ adapter }), 'Bearer static');
   const url = `${origin}/resource`;
   return sideBySide(
     () => withTokens.get(url),

@@ -12,7 +12,13 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { TokenCache } from '@refreshkit/core';
 import { bearerInterceptors } from '@refreshkit/axios';
 import { bearerInterceptor } from '@refreshkit/undici';
-import { axiosOverhead, undiciOverhead, type Overhead } from './client-overhead.js';
+import {
+  axiosOverhead,
+  staticHeaderInterceptor,
+  undiciOverhead,
+  useStaticHeaderInterceptors,
+  type Overhead,
+} from './client-overhead.js';
 import { median, unusedEndpoint, type Benchmark } from './harness.js';
 
 const SECONDS = 1;
@@ -123,12 +129,7 @@ async function undiciSides(cache: TokenCache, url: string): Promise<Sides & { cl
   const authorization = `Bearer ${await cache.getAccessToken(KEY)}`;
   const staticHeader = { authorization };
   const withTokens: Dispatcher = agents[0].compose(bearerInterceptor({ cache, key: KEY }));
-  const withFloor: Dispatcher = agents[2].compose(
-    (dispatch) =>
-      function setHeader(opts, handler) {
-        return dispatch({ ...opts, headers: { ...(opts.headers as object), authorization } }, handler);
-      },
-  );
+  const withFloor: Dispatcher = agents[2].compose(staticHeaderInterceptor(authorization));
   return {
     tokens: async () => (await request(url, { dispatcher: withTokens })).body.text(),
     fixed: async () => (await request(url, { dispatcher: agents[1], headers: staticHeader })).body.text(),
@@ -144,12 +145,7 @@ async function axiosSides(cache: TokenCache, url: string): Promise<Sides> {
   const withTokens = axios.create();
   bearerInterceptors(withTokens, { cache, key: KEY });
   const plain = axios.create({ headers: { authorization } });
-  const withFloor = axios.create();
-  withFloor.interceptors.request.use(async (config) => {
-    config.headers.set('Authorization', authorization);
-    return config;
-  });
-  withFloor.interceptors.response.use((response) => response);
+  const withFloor = useStaticHeaderInterceptors(axios.create(), authorization);
   return { tokens: () => withTokens.get(url), fixed: () => plain.get(url), floor: () => withFloor.get(url) };
 }
 

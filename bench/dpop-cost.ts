@@ -5,6 +5,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OAuth2Endpoint, TokenCache } from '@refreshkit/core';
+// The prover is not public API, so the proof alone is timed on core's source
+// (compiled by tsx); the calls through `cache.fetch` use the built package.
 import { DpopProver } from '../packages/core/src/dpop-prover.js';
 import { median, type Benchmark } from './harness.js';
 

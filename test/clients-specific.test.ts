@@ -103,30 +103,35 @@ describe('@refreshkit/undici', () => {
   });
 });
 
+/**
+ * The error a caller gets from a call to the API's `/me` that fails, through
+ * each client that keeps the request it sent on its errors.
+ */
+const failedCallThrough = {
+  axios: async (cache: TokenCache, key: string) => {
+    const instance = axios.create({ baseURL: api.origin });
+    bearerInterceptors(instance, { cache, key });
+    return instance.get('/me').catch((error: unknown) => error);
+  },
+  got: async (cache: TokenCache, key: string) =>
+    got
+      .extend({ prefixUrl: api.origin, retry: { limit: 0 } }, bearerHooks({ cache, key }))
+      .get('me')
+      .catch((error: unknown) => error),
+};
+const clientsKeepingRequests = Object.keys(failedCallThrough) as (keyof typeof failedCallThrough)[];
+
 describe('client errors', () => {
   // Callers log the errors their client throws; a bearer sent by refreshkit
   // must not be readable there (the clients keep the headers they sent).
-  const clients = {
-    axios: async (cache: TokenCache) => {
-      const instance = axios.create({ baseURL: api.origin });
-      bearerInterceptors(instance, { cache, key: 'user' });
-      return instance.get('/me').catch((error: unknown) => error);
-    },
-    got: async (cache: TokenCache) =>
-      got
-        .extend({ prefixUrl: api.origin, retry: { limit: 0 } }, bearerHooks({ cache, key: 'user' }))
-        .get('me')
-        .catch((error: unknown) => error),
-  };
-
-  it.each(Object.keys(clients) as (keyof typeof clients)[])(
+  it.each(clientsKeepingRequests)(
     '%s: the error of a call refused after its retry shows no bearer in inspect or JSON',
     async (name) => {
       const cache = await cacheFor('user');
       api.isValid = () => false;
       let error: unknown;
       try {
-        error = await clients[name](cache);
+        error = await failedCallThrough[name](cache, 'user');
       } finally {
         api.isValid = () => true;
       }
@@ -149,26 +154,13 @@ describe('client errors of DPoP calls', () => {
   });
   afterAll(() => tokens.close());
 
-  const clients = {
-    axios: async (cache: TokenCache) => {
-      const instance = axios.create({ baseURL: api.origin });
-      bearerInterceptors(instance, { cache, key: 'svc' });
-      return instance.get('/me').catch((error: unknown) => error);
-    },
-    got: async (cache: TokenCache) =>
-      got
-        .extend({ prefixUrl: api.origin, retry: { limit: 0 } }, bearerHooks({ cache, key: 'svc' }))
-        .get('me')
-        .catch((error: unknown) => error),
-  };
-
-  it.each(Object.keys(clients) as (keyof typeof clients)[])(
+  it.each(clientsKeepingRequests)(
     '%s: the error of a call refused after its retry shows neither token nor proof',
     async (name) => {
       // The API takes bearers only: both DPoP attempts are refused.
       const endpoint = new OAuth2Endpoint({ tokenUrl: tokens.tokenUrl, clientId: 'c', clientSecret: 's', dpop: {} });
       const cache = new TokenCache({ endpoint, grant: 'client_credentials', allowedOrigins: [api.origin] });
-      const error = await clients[name](cache);
+      const error = await failedCallThrough[name](cache, 'svc');
       expect(error).toBeInstanceOf(Error);
       const dpopToken = expect.stringMatching(/^DPoP dpop-access-\d+$/);
       expect(api.seen.map((r) => r.authorization)).toEqual([dpopToken, dpopToken]);
