@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import axios from 'axios';
 import got from 'got';
 import { inspect } from 'node:util';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { OAuth2Endpoint, OriginNotAllowedError, TokenCache } from '@refreshkit/core';
 import { bearerInterceptors } from '@refreshkit/axios';
 import { bearerHooks } from '@refreshkit/got';
@@ -88,6 +88,24 @@ describe('@refreshkit/got', () => {
 });
 
 describe('@refreshkit/undici', () => {
+  it("hands `request` the response's raw headers as the server wrote them, as without the interceptor", async () => {
+    const agent = new Agent();
+    const dispatcher = agent.compose(bearerInterceptor({ cache: await cacheFor('user'), key: 'user' }));
+    const rawNames = async (via: Dispatcher, headers?: Record<string, string>) => {
+      const response = await request(`${api.origin}/me`, { dispatcher: via, headers, responseHeaders: 'raw' });
+      const { body } = response;
+      await body.dump();
+      return (response.headers as unknown as string[]).filter((_, index) => index % 2 === 0);
+    };
+    try {
+      const names = await rawNames(dispatcher);
+      expect(names).toContain('Content-Type');
+      expect(names).toEqual(await rawNames(agent, { authorization: 'Bearer access-user' }));
+    } finally {
+      await agent.close();
+    }
+  });
+
   it("keeps the caller's own Authorization on a call whose asynchronous resolver names no key", async () => {
     const agent = new Agent();
     const dispatcher = agent.compose(

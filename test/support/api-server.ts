@@ -47,7 +47,8 @@ export class ApiServer {
           res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' });
           return res.end();
         }
-        res.writeHead(200, { 'content-type': 'application/json' });
+        // Written in mixed case, as many servers do: a client that passes raw headers on keeps it.
+        res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(url.pathname === '/echo' ? { body } : { token }));
       });
     });

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
+import { ACCESS_TOKEN_NOW } from './access-token-now.js';
 import { abortable } from './abortable.js';
 import { fetchWithBearer } from './bearer-fetch.js';
 import { DPOP_PROVER_FOR, dpopResolver } from './dpop-binding.js';
@@ -147,33 +148,51 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    * @throws TypeError when `key` is not a non-empty string.
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
-    // The hit path: one store read, one clock read, no closures, and no
-    // allocation for a record this cache made (see SETTLED_TOKEN in served-record.ts). A pending
-    // (promise) read has no `refreshAt` or `usableUntil`, so both comparisons
-    // are false and it falls through with everything else that is not a hit.
-    // It reads the store's local copy (no `fresh`): a usable token is served
-    // even while the shared source is down or another holder has the lock.
+    // The hit path (see #isHit) allocates nothing for a record this cache
+    // made: its token is a settled promise already (SETTLED_TOKEN in served-record.ts).
     if (options === undefined && typeof key === 'string') {
       const found = this.#store.get(key);
-      if (found !== undefined) {
-        const now = this.#now();
-        if (now < (found as ServedRecord).refreshAt) {
-          this.#hits++;
-          return settledToken(found as ServedRecord);
-        }
-        // Inside the refresh window the token is served as directly, without
-        // the slow path's extra await: a background refresh must not slow
-        // the callers of its key.
-        if (now < (found as ServedRecord).usableUntil) {
-          this.#onHit(key, found as ServedRecord, now);
-          return settledToken(found as ServedRecord);
-        }
-      }
+      if (this.#isHit(key, found)) return settledToken(found);
       // Hand the read on: a second read would double the store's work, and a
       // dropped promise would reject unhandled.
       return this.#usableRecord(key, undefined, found).then(accessTokenOf);
     }
     return this.#usableRecord(key, options, NOT_READ).then(accessTokenOf);
+  }
+
+  /**
+   * The hit path's test: `found` (one store read) is a usable record, served
+   * as it is. One clock read, no closures, no allocation. A pending
+   * (promise) read has no `refreshAt` or `usableUntil`, so both comparisons
+   * are false and it goes to the slow path with everything else that is not
+   * a hit. It reads the store's local copy (no `fresh`): a usable token is
+   * served even while the shared source is down or another holder has the
+   * lock. Inside the refresh window the token is served as directly, with a
+   * background refresh: it must not slow the callers of its key.
+   */
+  #isHit(key: string, found: MaybePromise<TokenRecord | undefined>): found is ServedRecord {
+    if (found === undefined) return false;
+    const now = this.#now();
+    if (now < (found as ServedRecord).refreshAt) {
+      this.#hits++;
+      return true;
+    }
+    if (now < (found as ServedRecord).usableUntil) {
+      this.#onHit(key, found as ServedRecord, now);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * {@link getAccessToken} for the outbound client adapters, without the
+   * promise on a hit; not public API (see `access-token-now.ts`).
+   */
+  [ACCESS_TOKEN_NOW](key: string): string | Promise<string> {
+    if (typeof key !== 'string') return this.getAccessToken(key);
+    const found = this.#store.get(key);
+    if (this.#isHit(key, found)) return found.tokens.accessToken;
+    return this.#usableRecord(key, undefined, found).then(accessTokenOf);
   }
 
   /**

@@ -9,10 +9,9 @@ import {
   type OutboundBearer,
   type RetryReason,
 } from '@refreshkit/core/adapter';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { withoutHeaders, type HeaderRecord, type SplitHeaders } from './dispatch-headers.js';
-import { OuterController } from './outer-controller.js';
+import type { HeaderReader } from './response-headers.js';
 
 /** What happens to the response now arriving. */
 type Mode = 'forward' | 'redirect' | RetryReason;
@@ -31,12 +30,15 @@ const isBodyOrHostHeader = (name: string): boolean => name.startsWith('content-'
  * for every request sent, and a DPoP nonce challenge one more try with the
  * server's nonce. The caller's handler sees one request start and one
  * response: the final one.
+ *
+ * This class holds what does not depend on undici's handler API; a
+ * subclass speaks one API to the caller's handler and to the dispatcher
+ * below, and sends each response's events through {@link responseStarts},
+ * {@link forwarding} and {@link responseEnds}.
  */
-export class BearerCall implements Dispatcher.DispatchHandler {
+export abstract class BearerCall {
   readonly #dispatch: Dispatcher.Dispatch;
-  readonly #handler: Dispatcher.DispatchHandler;
   readonly #bearer: OutboundBearer<Dispatcher.DispatchOptions>;
-  readonly #outer: OuterController;
   readonly #first: Dispatcher.DispatchOptions;
   /** The caller's headers, split from its own Authorization and the key header. */
   readonly #headers: SplitHeaders;
@@ -59,27 +61,82 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     dispatch: Dispatcher.Dispatch,
     opts: Dispatcher.DispatchOptions,
     headers: SplitHeaders,
-    handler: Dispatcher.DispatchHandler,
     bearer: OutboundBearer<Dispatcher.DispatchOptions>,
   ) {
     this.#dispatch = dispatch;
-    this.#handler = handler;
     this.#bearer = bearer;
     this.#first = opts;
     this.#current = opts;
     this.#headers = headers;
     this.#replayable = isReplayableBody(opts.body);
-    // An abort while no request is on the wire ends the call at once; a token
-    // still on its way is then dropped (the cache keeps it for other calls).
-    this.#outer = new OuterController((reason) => this.#fail(reason));
   }
+
+  /** Tells the caller's handler that its request has started (once, before anything is sent). */
+  protected abstract startCaller(): void;
+
+  /** Ends the caller's request with `error`. */
+  protected abstract failCaller(error: Error): void;
 
   /** Starts the call for `key`: checks the origin, then sends with the key's token. */
   start(key: string | Promise<string | undefined> | undefined): void {
-    this.#handler.onRequestStart?.(this.#outer, {});
+    this.startCaller();
     // A key known at once (the header, a fixed key) is used without a promise hop.
     if (typeof key === 'object') key.then((resolved) => this.#begin(resolved), this.#onFailure);
     else this.#begin(key);
+  }
+
+  /** Whether the response now arriving goes to the caller (else a redirect is being followed or a 401 retried). */
+  protected get forwarding(): boolean {
+    return this.#mode === 'forward';
+  }
+
+  /**
+   * A response has started: decides whether the caller gets it (true) or it
+   * is swallowed, to follow its redirect or to retry. `read` takes a header
+   * out of `headers`, which are read only for a redirect, a 401 or DPoP.
+   */
+  protected responseStarts<Headers>(status: number, headers: Headers, read: HeaderReader<Headers>): boolean {
+    // A DPoP server may hand out a new nonce with any answer (RFC 9449 §9).
+    if (this.#bearerSent && this.#credentials?.dpop)
+      this.#credentials.learnNonce(this.#origin, joined(read(headers, 'dpop-nonce')));
+    this.#mode = this.#decide(status, headers, read);
+    return this.#mode === 'forward';
+  }
+
+  /**
+   * A response has ended. The caller's own: the call is over, and true is
+   * returned for the subclass to pass the end on. A swallowed one: unless
+   * the caller aborted meanwhile (`abortedWith`), the redirect is followed
+   * or the request sent again.
+   */
+  protected responseEnds(abortedWith: Error | null | undefined): boolean {
+    if (this.#mode === 'forward') {
+      this.#done = true;
+      return true;
+    }
+    if (abortedWith) {
+      this.fail(abortedWith);
+      return false;
+    }
+    if (this.#mode === 'redirect') {
+      const next = this.#next!;
+      if (this.#bearerSent) this.#sendAuthorized(next, next.headers as HeaderRecord);
+      else this.#send(next);
+    } else if (this.#mode === 'nonce') {
+      // The token is fine after a nonce challenge: only the proof was stale.
+      this.#sendWithCredentials(this.#credentials!);
+    } else {
+      const { accessToken } = this.#credentials!;
+      this.#bearer.invalidate(this.#key, accessToken).then(() => this.#attemptWithToken(), this.#onFailure);
+    }
+    return false;
+  }
+
+  /** Ends the call with `error`, once. */
+  protected fail(error: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.failCaller(error);
   }
 
   #begin(key: string | undefined): void {
@@ -90,23 +147,25 @@ export class BearerCall implements Dispatcher.DispatchHandler {
         throw new TypeError('The bearer interceptor needs an `origin` on each request');
       this.#origin = this.#bearer.allowedOriginOf(String(this.#first.origin));
     } catch (error) {
-      return this.#fail(error as Error);
+      return this.fail(error as Error);
     }
     this.#key = key;
     this.#attemptWithToken();
   }
 
   /** Ends the call with a failure of the token path (bound once, passed to promises). */
-  readonly #onFailure = (error: unknown): void => this.#fail(error as Error);
+  readonly #onFailure = (error: unknown): void => this.fail(error as Error);
 
   #attemptWithToken(): void {
-    let credentials: Promise<CallCredentials>;
+    let credentials: CallCredentials | Promise<CallCredentials>;
     try {
       credentials = this.#bearer.credentials(this.#key);
     } catch (error) {
-      return this.#fail(error as Error); // a key the cache refuses at once
+      return this.fail(error as Error); // a key the cache refuses at once
     }
-    credentials.then(this.#sendWithCredentials, this.#onFailure);
+    // A token at hand is sent in this turn: no promise hop on the hit path.
+    if (credentials instanceof Promise) credentials.then(this.#sendWithCredentials, this.#onFailure);
+    else this.#sendWithCredentials(credentials);
   }
 
   /** Sends the caller's request from its first hop with `credentials`. */
@@ -143,69 +202,17 @@ export class BearerCall implements Dispatcher.DispatchHandler {
     this.#current = opts;
     this.#mode = 'forward';
     try {
-      this.#dispatch(opts, this);
+      this.#dispatch(opts, this as Dispatcher.DispatchHandler);
     } catch (error) {
       // Runs inside promise callbacks: a throw here must end the call, not become an unhandled rejection.
-      this.#fail(error as Error);
+      this.fail(error as Error);
     }
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#outer.attach(controller);
-  }
-
-  onRequestUpgrade(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-    socket: Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestUpgrade']>>[3],
-  ): void {
-    this.#handler.onRequestUpgrade?.(this.#outer, statusCode, headers, socket);
-  }
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-    statusMessage?: string,
-  ): void {
-    // A DPoP server may hand out a new nonce with any answer (RFC 9449 §9).
-    if (this.#bearerSent && this.#credentials?.dpop)
-      this.#credentials.learnNonce(this.#origin, header(headers['dpop-nonce']));
-    this.#mode = this.#decide(statusCode, headers);
-    if (this.#mode === 'forward') this.#handler.onResponseStart?.(this.#outer, statusCode, headers, statusMessage);
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#mode === 'forward') this.#handler.onResponseData?.(this.#outer, chunk);
-  }
-
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    if (this.#mode === 'forward') {
-      this.#done = true;
-      this.#handler.onResponseEnd?.(this.#outer, trailers);
-      return;
-    }
-    // The swallowed response is over; until the next request starts, an abort ends the call itself.
-    this.#outer.attach(undefined);
-    if (this.#outer.aborted) return this.#fail(this.#outer.reason!);
-    if (this.#mode === 'redirect') {
-      const next = this.#next!;
-      return this.#bearerSent ? this.#sendAuthorized(next, next.headers as HeaderRecord) : this.#send(next);
-    }
-    // The token is fine after a nonce challenge: only the proof was stale.
-    if (this.#mode === 'nonce') return this.#sendWithCredentials(this.#credentials!);
-    const { accessToken } = this.#credentials!;
-    this.#bearer.invalidate(this.#key, accessToken).then(() => this.#attemptWithToken(), this.#onFailure);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.#fail(error);
-  }
-
-  #decide(status: number, headers: IncomingHttpHeaders): Mode {
-    const location = isFollowedRedirect(status) ? headers.location : undefined;
-    if (typeof location === 'string') {
+  #decide<Headers>(status: number, headers: Headers, read: HeaderReader<Headers>): Mode {
+    if (isFollowedRedirect(status)) {
+      const location = read(headers, 'location');
+      if (typeof location !== 'string') return 'forward'; // none, or several: not followed
       const keepsMethod = status === 307 || status === 308;
       if (this.#hops < MAX_REDIRECTS && (!keepsMethod || this.#replayable)) {
         this.#next = this.#hopTo(status, location);
@@ -214,7 +221,7 @@ export class BearerCall implements Dispatcher.DispatchHandler {
       return 'forward';
     }
     if (status !== 401 || !this.#bearerSent || !this.#replayable) return 'forward';
-    const challenge = header(headers['www-authenticate']);
+    const challenge = joined(read(headers, 'www-authenticate'));
     return (this.#retries ??= new RetryBudget()).take(status, challenge, this.#credentials!.dpop) ?? 'forward';
   }
 
@@ -244,16 +251,9 @@ export class BearerCall implements Dispatcher.DispatchHandler {
       headers,
     };
   }
-
-  /** Ends the call with `error`, once. */
-  #fail(error: Error): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#handler.onResponseError?.(this.#outer, error);
-  }
 }
 
-/** One value of a response header as undici gives it (a string, or an array when repeated). */
-function header(value: string | string[] | undefined): string | undefined {
+/** One value of a response header that may be repeated, as one string. */
+function joined(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }

@@ -1,6 +1,7 @@
 import { KEY_HEADER, OutboundBearer, type OutboundBearerOptions } from '@refreshkit/core/adapter';
 import type { Dispatcher } from 'undici';
-import { BearerCall } from './bearer-call.js';
+import { CallbackBearerCall, speaksCallbacks } from './callback-call.js';
+import { ControllerBearerCall } from './controller-call.js';
 import { splitHeaders } from './dispatch-headers.js';
 
 /**
@@ -54,7 +55,12 @@ export function bearerInterceptor(options: BearerInterceptorOptions): Dispatcher
       }
       // A call with no key at all costs a header scan and nothing else.
       if (key === undefined && headers.key === undefined) return dispatch(opts, handler);
-      new BearerCall(dispatch, opts, headers, handler, bearer).start(key);
+      // undici 7's `request` and `fetch` hand over callback-API handlers (wrapped by `compose`):
+      // answering them in their own API saves two copies of every response's headers.
+      const call = speaksCallbacks(handler)
+        ? new CallbackBearerCall(dispatch, opts, headers, handler, bearer)
+        : new ControllerBearerCall(dispatch, opts, headers, handler, bearer);
+      call.start(key);
       return true;
     };
 }

@@ -48,6 +48,40 @@ describe('OutboundBearer', () => {
     expect(first).toEqual({ authorization: 'Bearer plain-token' });
     expect(credentials.headersFor(`${api}/b`, 'POST')).toBe(first);
   });
+
+  it('gives the credentials of a token at hand without a promise, and of a token to wait for with one', async () => {
+    let now = Date.parse('2026-12-07T12:00:00Z');
+    const endpoint = new ScriptedEndpoint(() => now);
+    const own = new TokenCache({ endpoint, allowedOrigins: [api], refreshWindowMs: 10_000, now: () => now });
+    await own.set('user', { accessToken: 'at-hand', refreshToken: 'refresh', expiresAt: now + 60_000 });
+    const bearer = new OutboundBearer({ cache: own });
+
+    const atHand = bearer.credentials('user');
+    expect(atHand).not.toBeInstanceOf(Promise);
+    expect(atHand).toMatchObject({ accessToken: 'at-hand' });
+    // A caller's signal still takes the promise path, which watches it.
+    expect(bearer.credentials('user', new AbortController().signal)).toBeInstanceOf(Promise);
+
+    // Inside the refresh window the token is still at hand, and one background refresh starts.
+    now += 55_000;
+    expect(bearer.credentials('user')).toMatchObject({ accessToken: 'at-hand' });
+    // The background refresh ends by storing its token set.
+    for (let turn = 0; turn < 100 && (await own.getTokenSet('user')).accessToken === 'at-hand'; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(bearer.credentials('user')).toMatchObject({ accessToken: 'access-1' });
+    expect(endpoint.calls).toHaveLength(1);
+
+    // An expired token must be waited for: a promise, resolved by the refresh.
+    now += 2 * 3_600_000; // past the refreshed token's lifetime (ScriptedEndpoint's default, an hour)
+    const waited = bearer.credentials('user');
+    expect(waited).toBeInstanceOf(Promise);
+    await expect(waited).resolves.toMatchObject({ accessToken: 'access-2' });
+    expect(own.stats()).toMatchObject({ refreshes: 2 });
+
+    // A key the cache has never seen: a promise that rejects with the cache's error.
+    await expect(bearer.credentials('nobody')).rejects.toThrow(/nobody/);
+  });
 });
 
 describe('RetryBudget', () => {

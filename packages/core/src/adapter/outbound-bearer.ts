@@ -1,3 +1,4 @@
+import { accessTokenNow } from '../access-token-now.js';
 import { bearerCredentials, credentialsOf, refuseDpopBound, type CallCredentials } from '../call-credentials.js';
 import { dpopProverForKey } from '../dpop-binding.js';
 import { OriginNotAllowedError } from '../errors.js';
@@ -105,15 +106,20 @@ export class OutboundBearer<Call> {
   /**
    * The credentials of a call for `key`: its fresh token as a bearer, or,
    * when the key's endpoint has a DPoP key and the token is bound to it,
-   * as `DPoP` with a new proof per hop. Token failures reject with the
-   * core's typed errors; a token bound to another DPoP key with
+   * as `DPoP` with a new proof per hop. A bearer the cache has at hand comes
+   * back without a promise (and without a signal to watch), so the call can
+   * be sent in the same turn of the event loop. Token failures reject with
+   * the core's typed errors; a token bound to another DPoP key with
    * `DpopKeyMismatchError`, before anything is sent.
    */
-  credentials(key: string, signal?: AbortSignal): Promise<CallCredentials> {
-    const options = signal ? { signal } : undefined;
+  credentials(key: string, signal?: AbortSignal): CallCredentials | Promise<CallCredentials> {
     const dpop = dpopProverForKey(this.#cache, key);
-    if (dpop === undefined) return this.#cache.getAccessToken(key, options).then(this.#bearerOf);
-    return this.#cache.getTokenSet(key, options).then((tokens) => credentialsOf(tokens, key, dpop));
+    if (dpop !== undefined) {
+      return this.#cache.getTokenSet(key, signal && { signal }).then((tokens) => credentialsOf(tokens, key, dpop));
+    }
+    if (signal !== undefined) return this.#cache.getAccessToken(key, { signal }).then(this.#bearerOf);
+    const token = accessTokenNow(this.#cache, key);
+    return typeof token === 'string' ? this.#bearerOf(token) : token.then(this.#bearerOf);
   }
 
   readonly #bearerOf = (token: string): CallCredentials => {
