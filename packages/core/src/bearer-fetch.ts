@@ -1,9 +1,9 @@
-import { fetchWithDpop } from './dpop-fetch.js';
+import { credentialsForKey, refuseDpopBound, type CallCredentials } from './call-credentials.js';
 import type { DpopProver } from './dpop-prover.js';
-import { refuseDpopBound } from './call-credentials.js';
 import { OriginNotAllowedError } from './errors.js';
-import { followRedirects, hopHeaders, isRedirect } from './outbound-hops.js';
+import { followRedirects, hopHeaders, isRedirect, type SentRequest } from './outbound-hops.js';
 import { originOf } from './origin-of.js';
+import { RetryBudget } from './retry-budget.js';
 import type { GetAccessTokenOptions } from './token-cache-options.js';
 import type { TokenSet } from './token-set.js';
 
@@ -50,19 +50,24 @@ async function fromRequest(input: Request, init: RequestInit | undefined): Promi
 }
 
 /**
- * `fetch` with the fresh bearer of `key`.
+ * `fetch` with the fresh token of `key`.
  *
- * - The bearer goes only to `allowedOrigins`; any other origin rejects with
+ * - The token goes only to `allowedOrigins`; any other origin rejects with
  *   `OriginNotAllowedError` before anything is sent.
- * - Redirects are followed by hand: a hop to another origin drops the bearer.
+ * - Redirects are followed by hand: a hop to another origin drops the token.
  * - A 401 invalidates the token that was sent (only if it is still current,
  *   so concurrent 401s cost one refresh) and retries once with a fresh token.
- *   A body that cannot be replayed (a stream) is not retried. A DPoP-bound
- *   token (written by a process with a DPoP key) is not refreshed here:
- *   `DpopKeyMismatchError`. `onRetry` hears of each retry (for tracing),
- *   with the origin.
- * - With `dpop` (the key's endpoint has a DPoP key), the call goes through
- *   `fetchWithDpop`: a DPoP-bound token is sent with a proof per hop.
+ *   A body that cannot be replayed (a stream) is not retried. Without
+ *   `dpop`, a DPoP-bound token (written by a process with a DPoP key) is
+ *   not refreshed here: `DpopKeyMismatchError`. `onRetry` hears of each
+ *   retry (for tracing), with the origin.
+ * - With `dpop` (the key's endpoint has a DPoP key, RFC 9449 §7), a
+ *   DPoP-bound token goes as `Authorization: DPoP <token>` with a new proof
+ *   per hop (method, URL without query and fragment, `ath` of the token, the
+ *   server's nonce); a bearer token (a server that did not bind) goes as a
+ *   bearer. A 401 that asks for a nonce is retried once with it, the token
+ *   kept. A token bound to another key than `dpop`'s is refused before
+ *   sending (`DpopKeyMismatchError`).
  */
 export async function fetchWithBearer(
   source: BearerSource,
@@ -79,7 +84,7 @@ export async function fetchWithBearer(
   // Only a Request needs awaiting (its body). Anything else is read once,
   // into a string, before any await: the origin is checked on that string
   // and that string is what is sent, so a caller mutating its URL object
-  // meanwhile cannot redirect the bearer. A string is sent as it is, so fetch
+  // meanwhile cannot redirect the token. A string is sent as it is, so fetch
   // parses it once and the common case allocates no URL of ours.
   if (input instanceof Request) [target, options] = await fromRequest(input, init);
   else {
@@ -88,29 +93,60 @@ export async function fetchWithBearer(
   }
   const origin = originOf(target, allowedOrigins);
   if (!allowedOrigins.has(origin)) throw new OriginNotAllowedError(origin);
-  const replayable = isReplayable(options.body);
-  const hasBody = options.body !== undefined;
-  const tokenOptions = options.signal ? { signal: options.signal } : undefined;
-  if (dpop !== undefined) {
-    const sent = { target, origin, options, replayable };
-    return fetchWithDpop(source, key, dpop, fetchImpl, sent, tokenOptions, onRetry);
-  }
+  const sent = { target, origin, options, replayable: isReplayable(options.body) };
+  return sendWithCredentials(source, key, fetchImpl, sent, dpop, onRetry);
+}
 
-  // Two attempts at most: the second only after a 401 to a request that carried the bearer.
-  for (let attempt = 1; ; attempt++) {
-    const token = await source.getAccessToken(key, tokenOptions);
-    const credentials = { authorization: `Bearer ${token}` };
-    const headers = hopHeaders(options.headers, credentials, hasBody);
-    let response = await fetchImpl(target, { ...options, headers, redirect: 'manual' });
+/** Sends `sent` with the credentials of `key`, following redirects, and once more after a 401 that earns it. */
+async function sendWithCredentials(
+  source: BearerSource,
+  key: string,
+  fetchImpl: typeof globalThis.fetch,
+  sent: SentRequest,
+  dpop: DpopProver | undefined,
+  onRetry: ((origin: string) => void) | undefined,
+): Promise<Response> {
+  const { target, origin, options, replayable } = sent;
+  const tokenOptions = options.signal ? { signal: options.signal } : undefined;
+  const hasBody = options.body !== undefined;
+  /** Made at the first 401: most calls never need one. */
+  let retries: RetryBudget | undefined;
+  for (;;) {
+    const credentials = await credentialsForKey(source, key, dpop, tokenOptions);
+    const authorizing = credentials.fixedHeaders ?? (await proofHeaders(credentials, target, options));
+    let response = await fetchImpl(target, {
+      ...options,
+      headers: hopHeaders(options.headers, authorizing, hasBody),
+      redirect: 'manual',
+    });
+    if (credentials.dpop) learnNonceOf(credentials, origin, response);
     let bearerSent = true;
     if (options.redirect !== 'manual' && isRedirect(response.status)) {
-      const sent = { target, origin, options, replayable };
-      ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, () => credentials));
+      const observe = credentials.dpop
+        ? (hop: URL, answer: Response) => learnNonceOf(credentials, hop.origin, answer)
+        : undefined;
+      ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, credentials.headersFor, observe));
     }
-    if (attempt === 2 || response.status !== 401 || !bearerSent || !replayable) return response;
+    if (response.status !== 401 || !bearerSent || !replayable) return response;
+    const challenge = response.headers.get('www-authenticate');
+    const reason = (retries ??= new RetryBudget()).take(401, challenge, credentials.dpop);
+    if (reason === undefined) return response;
     await response.body?.cancel().catch(() => {});
-    await refuseDpopBound(source, key, token);
+    // A cache without DPoP must not refresh a DPoP-bound token another process wrote.
+    if (dpop === undefined) await refuseDpopBound(source, key, credentials.accessToken);
     onRetry?.(origin);
-    await source.invalidate(key, token);
+    // After a nonce challenge the token is fine: only the proof was stale.
+    if (reason === 'refresh') await source.invalidate(key, credentials.accessToken);
   }
+}
+
+/** The headers of the first hop of a DPoP call: its token and a proof naming `target` and the method. */
+function proofHeaders(credentials: CallCredentials, target: string | URL, options: RequestInit) {
+  const url = typeof target === 'string' ? new URL(target) : target;
+  return credentials.headersFor(url, (options.method ?? 'GET').toUpperCase());
+}
+
+/** Keeps the `DPoP-Nonce` of an answer from `origin` (RFC 9449 §9: any answer may carry a new one). */
+function learnNonceOf(credentials: CallCredentials, origin: string, response: Response): void {
+  credentials.learnNonce(origin, response.headers.get('dpop-nonce'));
 }

@@ -7,6 +7,7 @@ import type { BearerSource } from './bearer-fetch.js';
 import type { DpopProver } from './dpop-prover.js';
 import { DpopKeyMismatchError } from './errors.js';
 import type { HopCredentials } from './outbound-hops.js';
+import type { GetAccessTokenOptions } from './token-cache-options.js';
 import type { TokenSet } from './token-set.js';
 
 /** The credentials of one outbound call, for every hop it makes on its checked origin. */
@@ -66,6 +67,24 @@ export async function credentialsOf(tokens: TokenSet, key: string, dpop: DpopPro
     }),
     learnNonce: (origin, nonce) => void dpop.learnNonce(origin, nonce),
   };
+}
+
+/**
+ * The credentials of one attempt of a call for `key`: its fresh token as a
+ * bearer, or, when the key's endpoint has the DPoP prover `dpop`, by
+ * {@link credentialsOf}. Token failures reject with the core's typed errors.
+ */
+export async function credentialsForKey(
+  source: BearerSource,
+  key: string,
+  dpop: DpopProver | undefined,
+  options: GetAccessTokenOptions | undefined,
+): Promise<CallCredentials> {
+  if (dpop === undefined) return bearerCredentials(await source.getAccessToken(key, options));
+  if (source.getTokenSet === undefined) {
+    throw new TypeError('Expected the token source of a DPoP call to have `getTokenSet` (a TokenCache has it)');
+  }
+  return credentialsOf(await source.getTokenSet(key, options), key, dpop);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { accessTokenNow } from '../access-token-now.js';
-import { bearerCredentials, credentialsOf, refuseDpopBound, type CallCredentials } from '../call-credentials.js';
+import { bearerCredentials, credentialsForKey, refuseDpopBound, type CallCredentials } from '../call-credentials.js';
 import { dpopProverForKey } from '../dpop-binding.js';
 import { OriginNotAllowedError } from '../errors.js';
 import type { TokenCache } from '../token-cache.js';
@@ -114,9 +114,7 @@ export class OutboundBearer<Call> {
    */
   credentials(key: string, signal?: AbortSignal): CallCredentials | Promise<CallCredentials> {
     const dpop = dpopProverForKey(this.#cache, key);
-    if (dpop !== undefined) {
-      return this.#cache.getTokenSet(key, signal && { signal }).then((tokens) => credentialsOf(tokens, key, dpop));
-    }
+    if (dpop !== undefined) return credentialsForKey(this.#cache, key, dpop, signal && { signal });
     if (signal !== undefined) return this.#cache.getAccessToken(key, { signal }).then(this.#bearerOf);
     const token = accessTokenNow(this.#cache, key);
     return typeof token === 'string' ? this.#bearerOf(token) : token.then(this.#bearerOf);
