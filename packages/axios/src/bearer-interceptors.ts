@@ -78,10 +78,25 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
     return typeof key === 'object' ? key.then((resolved) => startCall(config, resolved)) : startCall(config, key);
   }
 
-  async function startCall(config: InternalAxiosRequestConfig, key: string | undefined) {
+  type Config = InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig>;
+
+  function startCall(config: InternalAxiosRequestConfig, key: string | undefined): Config {
     if (key === undefined || key === '') return config;
     const origin = bearer.allowedOriginOf(fullPathOf(config));
-    const credentials = await bearer.credentials(key, signalOf(config));
+    const credentials = bearer.credentials(key, signalOf(config));
+    // A token at hand is set without a promise: axios's chain then has none to wait for.
+    return credentials instanceof Promise
+      ? credentials.then((resolved) => withCallCredentials(config, key, origin, resolved))
+      : withCallCredentials(config, key, origin, credentials);
+  }
+
+  /** Sets up the call of `config` to `origin` with `credentials` of `key`, and authorizes its first request. */
+  function withCallCredentials(
+    config: InternalAxiosRequestConfig,
+    key: string,
+    origin: string,
+    credentials: CallCredentials,
+  ): Config {
     const redirectLimit =
       credentials.dpop && config.maxRedirects !== 0 ? (config.maxRedirects ?? MAX_REDIRECTS) : undefined;
     const state = new CallState(key, origin, config, credentials, redirectLimit, config.beforeRedirect);
@@ -89,8 +104,8 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
     else config.maxRedirects = 0;
     state.attachTo(config);
     const { fixedHeaders } = credentials;
-    if (fixedHeaders !== undefined) config.headers.set(fixedHeaders);
-    else await authorize(config, credentials);
+    if (fixedHeaders === undefined) return authorize(config, credentials).then(() => config);
+    config.headers.set(fixedHeaders);
     return config;
   }
 

@@ -48,9 +48,13 @@ export class CallState {
     return config === undefined ? undefined : (config as { [CALL]?: CallState })[CALL];
   }
 
-  /** Puts this state on `config`, hidden from enumeration. */
+  /**
+   * Puts this state on `config`, hidden from enumeration. Writable and
+   * configurable too: axios (1.21+) copies a config with any property that
+   * is not, field by field, before sending it.
+   */
   attachTo(config: object): void {
-    Object.defineProperty(config, CALL, { value: this, configurable: true });
+    Object.defineProperty(config, CALL, { value: this, configurable: true, writable: true, enumerable: false });
   }
 
   /** Keeps `util.inspect` free of the token. */
