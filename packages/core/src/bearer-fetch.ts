@@ -1,7 +1,7 @@
 import { credentialsForKey, refuseDpopBound, type CallCredentials } from './call-credentials.js';
 import type { DpopProver } from './dpop-prover.js';
 import { OriginNotAllowedError } from './errors.js';
-import { followRedirects, hopHeaders, isRedirect, type SentRequest } from './outbound-hops.js';
+import { followRedirects, hopHeaders, isRedirect } from './outbound-hops.js';
 import { originOf } from './origin-of.js';
 import { RetryBudget } from './retry-budget.js';
 import type { GetAccessTokenOptions } from './token-cache-options.js';
@@ -93,24 +93,11 @@ export async function fetchWithBearer(
   }
   const origin = originOf(target, allowedOrigins);
   if (!allowedOrigins.has(origin)) throw new OriginNotAllowedError(origin);
-  const sent = { target, origin, options, replayable: isReplayable(options.body) };
-  return sendWithCredentials(source, key, fetchImpl, sent, dpop, onRetry);
-}
-
-/** Sends `sent` with the credentials of `key`, following redirects, and once more after a 401 that earns it. */
-async function sendWithCredentials(
-  source: BearerSource,
-  key: string,
-  fetchImpl: typeof globalThis.fetch,
-  sent: SentRequest,
-  dpop: DpopProver | undefined,
-  onRetry: ((origin: string) => void) | undefined,
-): Promise<Response> {
-  const { target, origin, options, replayable } = sent;
+  const replayable = isReplayable(options.body);
   const tokenOptions = options.signal ? { signal: options.signal } : undefined;
   const hasBody = options.body !== undefined;
-  /** Made at the first 401: most calls never need one. */
-  let retries: RetryBudget | undefined;
+  let retries: RetryBudget | undefined; // made at the first 401: most calls never need one
+  // Sent again only after a 401 that earns it (RetryBudget): a refresh, or a DPoP nonce.
   for (;;) {
     const credentials = await credentialsForKey(source, key, dpop, tokenOptions);
     const authorizing = credentials.fixedHeaders ?? (await proofHeaders(credentials, target, options));
@@ -125,6 +112,7 @@ async function sendWithCredentials(
       const observe = credentials.dpop
         ? (hop: URL, answer: Response) => learnNonceOf(credentials, hop.origin, answer)
         : undefined;
+      const sent = { target, origin, options, replayable };
       ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, credentials.headersFor, observe));
     }
     if (response.status !== 401 || !bearerSent || !replayable) return response;

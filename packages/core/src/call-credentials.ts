@@ -74,17 +74,19 @@ export async function credentialsOf(tokens: TokenSet, key: string, dpop: DpopPro
  * bearer, or, when the key's endpoint has the DPoP prover `dpop`, by
  * {@link credentialsOf}. Token failures reject with the core's typed errors.
  */
-export async function credentialsForKey(
+export function credentialsForKey(
   source: BearerSource,
   key: string,
   dpop: DpopProver | undefined,
   options: GetAccessTokenOptions | undefined,
 ): Promise<CallCredentials> {
-  if (dpop === undefined) return bearerCredentials(await source.getAccessToken(key, options));
+  // Not async: a bearer call, the common case, costs one promise and no more.
+  if (dpop === undefined) return source.getAccessToken(key, options).then(bearerCredentials);
   if (source.getTokenSet === undefined) {
-    throw new TypeError('Expected the token source of a DPoP call to have `getTokenSet` (a TokenCache has it)');
+    const error = new TypeError('Expected the token source of a DPoP call to have `getTokenSet` (a TokenCache has it)');
+    return Promise.reject(error);
   }
-  return credentialsOf(await source.getTokenSet(key, options), key, dpop);
+  return source.getTokenSet(key, options).then((tokens) => credentialsOf(tokens, key, dpop));
 }
 
 /**
