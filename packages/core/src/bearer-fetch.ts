@@ -106,12 +106,10 @@ export async function fetchWithBearer(
       headers: hopHeaders(options.headers, authorizing, hasBody),
       redirect: 'manual',
     });
-    if (credentials.dpop) learnNonceOf(credentials, origin, response);
+    if (dpop !== undefined) learnNonceOf(dpop, origin, response);
     let bearerSent = true;
     if (options.redirect !== 'manual' && isRedirect(response.status)) {
-      const observe = credentials.dpop
-        ? (hop: URL, answer: Response) => learnNonceOf(credentials, hop.origin, answer)
-        : undefined;
+      const observe = dpop && ((hop: URL, answer: Response) => learnNonceOf(dpop, hop.origin, answer));
       const sent = { target, origin, options, replayable };
       ({ response, bearerSent } = await followRedirects(fetchImpl, response, sent, credentials.headersFor, observe));
     }
@@ -134,7 +132,11 @@ function proofHeaders(credentials: CallCredentials, target: string | URL, option
   return credentials.headersFor(url, (options.method ?? 'GET').toUpperCase());
 }
 
-/** Keeps the `DPoP-Nonce` of an answer from `origin` (RFC 9449 §9: any answer may carry a new one). */
-function learnNonceOf(credentials: CallCredentials, origin: string, response: Response): void {
-  credentials.learnNonce(origin, response.headers.get('dpop-nonce'));
+/**
+ * Keeps the `DPoP-Nonce` of an answer from `origin` (RFC 9449 §9: any answer
+ * may carry a new one), whatever token the call carried: the prover's
+ * nonces serve its next proof there, for the token endpoint too.
+ */
+function learnNonceOf(dpop: DpopProver, origin: string, response: Response): void {
+  void dpop.learnNonce(origin, response.headers.get('dpop-nonce'));
 }

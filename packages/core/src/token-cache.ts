@@ -148,11 +148,11 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    * @throws TypeError when `key` is not a non-empty string.
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
-    // The hit path (see #isHit) allocates nothing for a record this cache
+    // The hit path (see #takeHit) allocates nothing for a record this cache
     // made: its token is a settled promise already (SETTLED_TOKEN in served-record.ts).
     if (options === undefined && typeof key === 'string') {
       const found = this.#store.get(key);
-      if (this.#isHit(key, found)) return settledToken(found);
+      if (this.#takeHit(key, found)) return settledToken(found);
       // Hand the read on: a second read would double the store's work, and a
       // dropped promise would reject unhandled.
       return this.#usableRecord(key, undefined, found).then(accessTokenOf);
@@ -161,8 +161,10 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
   }
 
   /**
-   * The hit path's test: `found` (one store read) is a usable record, served
-   * as it is. One clock read, no closures, no allocation. A pending
+   * The hit path: whether `found` (one store read) is a usable record, to
+   * be served as it is; if so the hit is counted, and inside the refresh
+   * window a background refresh starts. One clock read, no closures, no
+   * allocation. A pending
    * (promise) read has no `refreshAt` or `usableUntil`, so both comparisons
    * are false and it goes to the slow path with everything else that is not
    * a hit. It reads the store's local copy (no `fresh`): a usable token is
@@ -170,7 +172,7 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
    * lock. Inside the refresh window the token is served as directly, with a
    * background refresh: it must not slow the callers of its key.
    */
-  #isHit(key: string, found: MaybePromise<TokenRecord | undefined>): found is ServedRecord {
+  #takeHit(key: string, found: MaybePromise<TokenRecord | undefined>): found is ServedRecord {
     if (found === undefined) return false;
     const now = this.#now();
     if (now < (found as ServedRecord).refreshAt) {
@@ -186,12 +188,13 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
 
   /**
    * {@link getAccessToken} for the outbound client adapters, without the
-   * promise on a hit; not public API (see `access-token-now.ts`).
+   * promise on a hit; not public API (see `access-token-now.ts`). It reads
+   * the store itself, so an override of `getAccessToken` is not consulted.
    */
   [ACCESS_TOKEN_NOW](key: string): string | Promise<string> {
     if (typeof key !== 'string') return this.getAccessToken(key);
     const found = this.#store.get(key);
-    if (this.#isHit(key, found)) return found.tokens.accessToken;
+    if (this.#takeHit(key, found)) return found.tokens.accessToken;
     return this.#usableRecord(key, undefined, found).then(accessTokenOf);
   }
 

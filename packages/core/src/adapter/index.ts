@@ -13,6 +13,7 @@ export {
   MAX_REDIRECTS,
   isReplayableBody,
   isFollowedRedirect,
+  isPromiseLike,
   methodAfterRedirect,
   type OutboundKey,
   type OutboundBearerOptions,

@@ -56,31 +56,33 @@ describe('OutboundBearer', () => {
     await own.set('user', { accessToken: 'at-hand', refreshToken: 'refresh', expiresAt: now + 60_000 });
     const bearer = new OutboundBearer({ cache: own });
 
-    const atHand = bearer.credentials('user');
+    const atHand = bearer.credentialsNow('user');
     expect(atHand).not.toBeInstanceOf(Promise);
     expect(atHand).toMatchObject({ accessToken: 'at-hand' });
+    // credentials() keeps its promise for every call.
+    await expect(bearer.credentials('user')).resolves.toBe(atHand);
     // A caller's signal still takes the promise path, which watches it.
-    expect(bearer.credentials('user', new AbortController().signal)).toBeInstanceOf(Promise);
+    expect(bearer.credentialsNow('user', new AbortController().signal)).toBeInstanceOf(Promise);
 
     // Inside the refresh window the token is still at hand, and one background refresh starts.
     now += 55_000;
-    expect(bearer.credentials('user')).toMatchObject({ accessToken: 'at-hand' });
+    expect(bearer.credentialsNow('user')).toMatchObject({ accessToken: 'at-hand' });
     // The background refresh ends by storing its token set.
     for (let turn = 0; turn < 100 && (await own.getTokenSet('user')).accessToken === 'at-hand'; turn++) {
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(bearer.credentials('user')).toMatchObject({ accessToken: 'access-1' });
+    expect(bearer.credentialsNow('user')).toMatchObject({ accessToken: 'access-1' });
     expect(endpoint.calls).toHaveLength(1);
 
     // An expired token must be waited for: a promise, resolved by the refresh.
     now += 2 * 3_600_000; // past the refreshed token's lifetime (ScriptedEndpoint's default, an hour)
-    const waited = bearer.credentials('user');
+    const waited = bearer.credentialsNow('user');
     expect(waited).toBeInstanceOf(Promise);
     await expect(waited).resolves.toMatchObject({ accessToken: 'access-2' });
     expect(own.stats()).toMatchObject({ refreshes: 2 });
 
     // A key the cache has never seen: a promise that rejects with the cache's error.
-    await expect(bearer.credentials('nobody')).rejects.toThrow(/nobody/);
+    await expect(bearer.credentialsNow('nobody')).rejects.toThrow(/nobody/);
   });
 });
 

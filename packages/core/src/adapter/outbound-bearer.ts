@@ -106,13 +106,20 @@ export class OutboundBearer<Call> {
   /**
    * The credentials of a call for `key`: its fresh token as a bearer, or,
    * when the key's endpoint has a DPoP key and the token is bound to it,
-   * as `DPoP` with a new proof per hop. A bearer the cache has at hand comes
-   * back without a promise (and without a signal to watch), so the call can
-   * be sent in the same turn of the event loop. Token failures reject with
-   * the core's typed errors; a token bound to another DPoP key with
+   * as `DPoP` with a new proof per hop. Token failures reject with the
+   * core's typed errors; a token bound to another DPoP key with
    * `DpopKeyMismatchError`, before anything is sent.
    */
-  credentials(key: string, signal?: AbortSignal): CallCredentials | Promise<CallCredentials> {
+  credentials(key: string, signal?: AbortSignal): Promise<CallCredentials> {
+    return Promise.resolve(this.credentialsNow(key, signal));
+  }
+
+  /**
+   * {@link credentials} without a promise when the cache has a bearer at
+   * hand (and no `signal` is given to watch), so an adapter can send the
+   * call in the turn it was made; otherwise the same promise.
+   */
+  credentialsNow(key: string, signal?: AbortSignal): CallCredentials | Promise<CallCredentials> {
     const dpop = dpopProverForKey(this.#cache, key);
     if (dpop !== undefined) return credentialsForKey(this.#cache, key, dpop, signal && { signal });
     if (signal !== undefined) return this.#cache.getAccessToken(key, { signal }).then(this.#bearerOf);
@@ -188,4 +195,9 @@ export function methodAfterRedirect(status: number, method: string): { method: s
 /** Whether `status` is a redirect a client follows (with a `Location`). */
 export function isFollowedRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+/** Whether `value` is still to come (a promise, or another thenable) rather than at hand. */
+export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as Partial<PromiseLike<T>> | null | undefined)?.then === 'function';
 }
