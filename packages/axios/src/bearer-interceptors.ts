@@ -4,6 +4,7 @@ import {
   OutboundBearer,
   RetryBudget,
   isFollowedRedirect,
+  isPromiseLike,
   isReplayableBody,
   methodAfterRedirect,
   type CallCredentials,
@@ -83,15 +84,15 @@ export function bearerInterceptors(instance: AxiosInstance, options: BearerInter
   function startCall(config: InternalAxiosRequestConfig, key: string | undefined): Config {
     if (key === undefined || key === '') return config;
     const origin = bearer.allowedOriginOf(fullPathOf(config));
-    const credentials = bearer.credentials(key, signalOf(config));
+    const credentials = bearer.credentialsNow(key, signalOf(config));
     // A token at hand is set without a promise: axios's chain then has none to wait for.
-    return credentials instanceof Promise
-      ? credentials.then((resolved) => withCallCredentials(config, key, origin, resolved))
-      : withCallCredentials(config, key, origin, credentials);
+    return isPromiseLike(credentials)
+      ? Promise.resolve(credentials).then((resolved) => setUpCall(config, key, origin, resolved))
+      : setUpCall(config, key, origin, credentials);
   }
 
   /** Sets up the call of `config` to `origin` with `credentials` of `key`, and authorizes its first request. */
-  function withCallCredentials(
+  function setUpCall(
     config: InternalAxiosRequestConfig,
     key: string,
     origin: string,
