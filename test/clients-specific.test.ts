@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import axios from 'axios';
 import got from 'got';
 import { inspect } from 'node:util';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { OAuth2Endpoint, OriginNotAllowedError, TokenCache } from '@refreshkit/core';
 import { bearerInterceptors } from '@refreshkit/axios';
 import { bearerHooks } from '@refreshkit/got';
@@ -88,6 +88,34 @@ describe('@refreshkit/got', () => {
 });
 
 describe('@refreshkit/undici', () => {
+  it.each(['outside', 'inside'] as const)(
+    "refreshes once after a 401 with undici's retry interceptor composed %s it",
+    async (placement) => {
+      const endpoint = new ScriptedEndpoint(Date.now);
+      const cache = new TokenCache({ endpoint, allowedOrigins: [api.origin] });
+      await cache.set('user', {
+        accessToken: 'access-0',
+        refreshToken: 'refresh-0',
+        expiresAt: Date.now() + 3_600_000,
+      });
+      const bearer = bearerInterceptor({ cache, key: 'user' });
+      const retry = interceptors.retry({ maxRetries: 1 });
+      const agent = new Agent();
+      // compose applies its interceptors inside out: the last one sees the call first.
+      const dispatcher = placement === 'outside' ? agent.compose(bearer, retry) : agent.compose(retry, bearer);
+      api.isValid = (token) => token !== 'access-0';
+      try {
+        const { statusCode, body } = await request(`${api.origin}/me`, { dispatcher });
+        expect([statusCode, await body.json()]).toEqual([200, { token: 'access-1' }]);
+      } finally {
+        api.isValid = () => true;
+        await agent.close();
+      }
+      expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-0', 'Bearer access-1']);
+      expect(endpoint.calls).toHaveLength(1);
+    },
+  );
+
   it("hands `request` the response's raw headers as the server wrote them, as without the interceptor", async () => {
     const agent = new Agent();
     const dispatcher = agent.compose(bearerInterceptor({ cache: await cacheFor('user'), key: 'user' }));

@@ -276,6 +276,34 @@ export function describeClientConformance(client: ClientUnderTest): void {
       expect(endpoint.calls).toHaveLength(0);
     });
 
+    it('ends a call aborted while it waits for its token, sending nothing; the refresh still lands', async () => {
+      const { client: http, endpoint, cache } = await setup(undefined, Date.now() - 1);
+      endpoint.hold();
+      const controller = new AbortController();
+      const pending = failureOf(http.send({ url: `${api.origin}/me`, key: 'user', signal: controller.signal }));
+      await waitFor(async () => endpoint.calls.length === 1, 'the refresh');
+      controller.abort(new Error('caller gave up'));
+      expect(await pending).toMatchObject({ name: expect.stringMatching(/Error$/) });
+      endpoint.release();
+      expect(await cache.getAccessToken('user')).toBe('access-1');
+      expect(api.seen).toHaveLength(0);
+    });
+
+    it('ends a call aborted while it waits for the token that replaces one a 401 refused, sending no retry', async () => {
+      const { client: http, endpoint } = await setup();
+      api.isValid = (token) => token !== 'access-0';
+      endpoint.hold();
+      const controller = new AbortController();
+      const pending = failureOf(http.send({ url: `${api.origin}/me`, key: 'user', signal: controller.signal }));
+      await waitFor(async () => endpoint.calls.length === 1, 'the refresh after the 401');
+      controller.abort(new Error('caller gave up'));
+      expect(await pending).toMatchObject({ name: expect.stringMatching(/Error$/) });
+      endpoint.release();
+      // A call made after the refresh lands comes back only once the aborted call would have retried.
+      expect((await http.send({ url: `${api.origin}/me`, key: 'user' })).status).toBe(200);
+      expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-0', 'Bearer access-1']);
+    });
+
     it('passes a timeout through and leaves the cache as it was', async () => {
       const { client: http, endpoint } = await setup();
       const error = await failureOf(http.send({ url: `${hanging.origin}/slow`, key: 'user', timeoutMs: 100 }));

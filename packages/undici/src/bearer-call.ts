@@ -1,5 +1,6 @@
 import {
   isFollowedRedirect,
+  isPromiseLike,
   isReplayableBody,
   MAX_REDIRECTS,
   methodAfterRedirect,
@@ -32,11 +33,13 @@ const isBodyOrHostHeader = (name: string): boolean => name.startsWith('content-'
  * response: the final one.
  *
  * This class holds what does not depend on undici's handler API; a
- * subclass speaks one API to the caller's handler and to the dispatcher
+ * subclass speaks one API to the caller's `Handler` and to the dispatcher
  * below, and sends each response's events through {@link responseStarts},
  * {@link forwarding} and {@link responseEnds}.
  */
-export abstract class BearerCall {
+export abstract class BearerCall<Handler> {
+  /** The caller's handler, told of the call's start and of its one response. */
+  protected readonly handler: Handler;
   readonly #dispatch: Dispatcher.Dispatch;
   readonly #bearer: OutboundBearer<Dispatcher.DispatchOptions>;
   readonly #first: Dispatcher.DispatchOptions;
@@ -61,8 +64,10 @@ export abstract class BearerCall {
     dispatch: Dispatcher.Dispatch,
     opts: Dispatcher.DispatchOptions,
     headers: SplitHeaders,
+    handler: Handler,
     bearer: OutboundBearer<Dispatcher.DispatchOptions>,
   ) {
+    this.handler = handler;
     this.#dispatch = dispatch;
     this.#bearer = bearer;
     this.#first = opts;
@@ -157,14 +162,14 @@ export abstract class BearerCall {
   readonly #onFailure = (error: unknown): void => this.fail(error as Error);
 
   #attemptWithToken(): void {
-    let credentials: CallCredentials | Promise<CallCredentials>;
+    let credentials: CallCredentials | PromiseLike<CallCredentials>;
     try {
-      credentials = this.#bearer.credentials(this.#key);
+      credentials = this.#bearer.credentialsNow(this.#key);
     } catch (error) {
       return this.fail(error as Error); // a key the cache refuses at once
     }
     // A token at hand is sent in this turn: no promise hop on the hit path.
-    if (credentials instanceof Promise) credentials.then(this.#sendWithCredentials, this.#onFailure);
+    if (isPromiseLike(credentials)) credentials.then(this.#sendWithCredentials, this.#onFailure);
     else this.#sendWithCredentials(credentials);
   }
 

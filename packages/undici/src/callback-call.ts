@@ -1,8 +1,6 @@
-import type { OutboundBearer } from '@refreshkit/core/adapter';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { abortError } from './abort-error.js';
 import { BearerCall } from './bearer-call.js';
-import type { SplitHeaders } from './dispatch-headers.js';
 import { readRawHeader, type RawHeaders } from './response-headers.js';
 
 /** The abort function of undici's callback API. */
@@ -23,7 +21,11 @@ export interface CallbackHandler {
   onResponseStarted?(): void;
 }
 
-/** Whether `handler` speaks undici's callback API. */
+/**
+ * Whether `handler` speaks undici's callback API. A handler that speaks
+ * both, as the wrapper undici 7's `compose` puts around `request`'s and
+ * `fetch`'s is, is answered in the callback API: the one its caller speaks.
+ */
 export function speaksCallbacks(handler: object): handler is CallbackHandler {
   const { onConnect, onHeaders, onData, onComplete, onError } = handler as Partial<CallbackHandler>;
   return (
@@ -45,23 +47,11 @@ export function speaksCallbacks(handler: object): handler is CallbackHandler {
  * callback API on both sides skips both: the headers reach the caller as
  * the socket produced them.
  */
-export class CallbackBearerCall extends BearerCall {
-  readonly #handler: CallbackHandler;
+export class CallbackBearerCall extends BearerCall<CallbackHandler> {
   /** The abort of the request on the wire; undefined between requests. */
   #wireAbort: Abort | undefined;
   /** Why the caller aborted the call, once it has. */
   #abortReason: Error | undefined;
-
-  constructor(
-    dispatch: Dispatcher.Dispatch,
-    opts: Dispatcher.DispatchOptions,
-    headers: SplitHeaders,
-    handler: CallbackHandler,
-    bearer: OutboundBearer<Dispatcher.DispatchOptions>,
-  ) {
-    super(dispatch, opts, headers, bearer);
-    this.#handler = handler;
-  }
 
   /**
    * The abort the caller holds for the whole call: it goes to the request
@@ -76,11 +66,11 @@ export class CallbackBearerCall extends BearerCall {
   };
 
   protected startCaller(): void {
-    this.#handler.onConnect(this.#abort, {});
+    this.handler.onConnect(this.#abort, {});
   }
 
   protected failCaller(error: Error): void {
-    this.#handler.onError(error);
+    this.handler.onError(error);
   }
 
   onConnect(abort: Abort): void {
@@ -88,35 +78,31 @@ export class CallbackBearerCall extends BearerCall {
     if (this.#abortReason !== undefined) abort(this.#abortReason);
   }
 
+  /** Passed on for every response, the swallowed ones too: `fetch` keeps the time of the last, the final one. */
   onResponseStarted(): void {
-    this.#handler.onResponseStarted?.();
+    this.handler.onResponseStarted?.();
   }
 
   onUpgrade(statusCode: number, rawHeaders: RawHeaders | null, socket: Duplex): void {
-    this.#handler.onUpgrade?.(statusCode, rawHeaders, socket);
+    this.handler.onUpgrade?.(statusCode, rawHeaders, socket);
   }
 
   onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void, statusMessage?: string): boolean {
     if (!this.responseStarts(statusCode, rawHeaders, readRawHeader)) return true;
-    return this.#handler.onHeaders(statusCode, rawHeaders, resume, statusMessage) !== false;
+    return this.handler.onHeaders(statusCode, rawHeaders, resume, statusMessage) !== false;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.forwarding ? this.#handler.onData(chunk) !== false : true;
+    return this.forwarding ? this.handler.onData(chunk) !== false : true;
   }
 
   onComplete(rawTrailers: RawHeaders | null): void {
     // Until the next request starts, an abort ends the call itself.
     this.#wireAbort = undefined;
-    if (this.responseEnds(this.#abortReason)) this.#handler.onComplete(rawTrailers);
+    if (this.responseEnds(this.#abortReason)) this.handler.onComplete(rawTrailers);
   }
 
   onError(error: Error): void {
     this.fail(error);
   }
-}
-
-/** The reason of an abort that gave none. */
-function abortError(): Error {
-  return new DOMException('This operation was aborted', 'AbortError');
 }

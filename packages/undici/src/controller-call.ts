@@ -1,8 +1,6 @@
-import type { OutboundBearer } from '@refreshkit/core/adapter';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BearerCall } from './bearer-call.js';
-import type { SplitHeaders } from './dispatch-headers.js';
 import { OuterController } from './outer-controller.js';
 import { readParsedHeader } from './response-headers.js';
 
@@ -12,8 +10,7 @@ import { readParsedHeader } from './response-headers.js';
  * of undici's own interceptors. It speaks the same API to the dispatcher
  * below.
  */
-export class ControllerBearerCall extends BearerCall implements Dispatcher.DispatchHandler {
-  readonly #handler: Dispatcher.DispatchHandler;
+export class ControllerBearerCall extends BearerCall<Dispatcher.DispatchHandler> implements Dispatcher.DispatchHandler {
   /**
    * The controller the caller sees for the whole call. An abort while no
    * request is on the wire ends the call at once; a token still on its way
@@ -21,23 +18,12 @@ export class ControllerBearerCall extends BearerCall implements Dispatcher.Dispa
    */
   readonly #outer = new OuterController((reason) => this.fail(reason));
 
-  constructor(
-    dispatch: Dispatcher.Dispatch,
-    opts: Dispatcher.DispatchOptions,
-    headers: SplitHeaders,
-    handler: Dispatcher.DispatchHandler,
-    bearer: OutboundBearer<Dispatcher.DispatchOptions>,
-  ) {
-    super(dispatch, opts, headers, bearer);
-    this.#handler = handler;
-  }
-
   protected startCaller(): void {
-    this.#handler.onRequestStart?.(this.#outer, {});
+    this.handler.onRequestStart?.(this.#outer, {});
   }
 
   protected failCaller(error: Error): void {
-    this.#handler.onResponseError?.(this.#outer, error);
+    this.handler.onResponseError?.(this.#outer, error);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -50,7 +36,7 @@ export class ControllerBearerCall extends BearerCall implements Dispatcher.Dispa
     headers: IncomingHttpHeaders,
     socket: Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestUpgrade']>>[3],
   ): void {
-    this.#handler.onRequestUpgrade?.(this.#outer, statusCode, headers, socket);
+    this.handler.onRequestUpgrade?.(this.#outer, statusCode, headers, socket);
   }
 
   onResponseStart(
@@ -60,22 +46,17 @@ export class ControllerBearerCall extends BearerCall implements Dispatcher.Dispa
     statusMessage?: string,
   ): void {
     if (this.responseStarts(statusCode, headers, readParsedHeader))
-      this.#handler.onResponseStart?.(this.#outer, statusCode, headers, statusMessage);
+      this.handler.onResponseStart?.(this.#outer, statusCode, headers, statusMessage);
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.forwarding) this.#handler.onResponseData?.(this.#outer, chunk);
+    if (this.forwarding) this.handler.onResponseData?.(this.#outer, chunk);
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    if (this.forwarding) {
-      this.responseEnds(undefined);
-      this.#handler.onResponseEnd?.(this.#outer, trailers);
-      return;
-    }
-    // The swallowed response is over; until the next request starts, an abort ends the call itself.
-    this.#outer.attach(undefined);
-    this.responseEnds(this.#outer.reason);
+    // After a swallowed response, until the next request starts, an abort ends the call itself.
+    if (!this.forwarding) this.#outer.attach(undefined);
+    if (this.responseEnds(this.#outer.reason)) this.handler.onResponseEnd?.(this.#outer, trailers);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {

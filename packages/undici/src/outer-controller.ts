@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { abortError } from './abort-error.js';
 
 /**
  * The controller the caller's handler sees for the whole call, across the
@@ -25,16 +26,18 @@ export class OuterController implements Dispatcher.DispatchController {
     return this.#paused;
   }
 
+  /** Why the call was aborted (never null once it has been). */
   get reason(): Error | null {
     return this.#reason;
   }
 
-  abort(reason: Error): void {
+  abort(reason?: Error): void {
     if (this.#aborted) return;
     this.#aborted = true;
-    this.#reason = reason;
-    if (this.#inner) this.#inner.abort(reason);
-    else this.#onAbortIdle(reason);
+    const why = reason ?? abortError();
+    this.#reason = why;
+    if (this.#inner) this.#inner.abort(why);
+    else this.#onAbortIdle(why);
   }
 
   pause(): void {

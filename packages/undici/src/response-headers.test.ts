@@ -26,6 +26,12 @@ describe('readRawHeader', () => {
     expect(readRawHeader([], 'location')).toBeUndefined();
   });
 
+  it('reads a repeated header that arrives as one entry of several values', () => {
+    const joined = [Buffer.from('location'), [Buffer.from('/a'), Buffer.from('/b')], 'dpop-nonce', ['n1']];
+    expect(readRawHeader(joined, 'location')).toEqual(['/a', '/b']);
+    expect(readRawHeader(joined, 'dpop-nonce')).toBe('n1');
+  });
+
   it('reads values as latin1, as undici parses them', () => {
     expect(readRawHeader([Buffer.from('location'), Buffer.from([0x2f, 0xe9])], 'location')).toBe('/\u00e9');
   });
