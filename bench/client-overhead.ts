@@ -14,8 +14,10 @@ import { bearerInterceptors } from '@refreshkit/axios';
 import { bearerInterceptor } from '@refreshkit/undici';
 import { median } from './harness.js';
 
-const CALLS = 20_000;
-const ROUNDS = 9;
+/** Calls per side and round. */
+export const OVERHEAD_CALLS = 20_000;
+/** Rounds of the three sides. */
+export const OVERHEAD_ROUNDS = 9;
 /** Calls between two turns of the event loop: undici's response bodies finish closing on a later turn. */
 const CALLS_PER_TURN = 500;
 const BODY = Buffer.from('{"ok":true}');
@@ -52,11 +54,11 @@ export function useStaticHeaderInterceptors(instance: AxiosInstance, authorizati
 
 async function nsPerCall(call: Call): Promise<number> {
   const started = performance.now();
-  for (let i = 1; i <= CALLS; i++) {
+  for (let i = 1; i <= OVERHEAD_CALLS; i++) {
     await call();
     if (i % CALLS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
   }
-  return ((performance.now() - started) * 1e6) / CALLS;
+  return ((performance.now() - started) * 1e6) / OVERHEAD_CALLS;
 }
 
 /** The three sides in rounds, the order rotating so no side always runs first. */
@@ -64,7 +66,7 @@ async function sideBySide(tokens: Call, fixed: Call, floor: Call): Promise<Overh
   const sides = [tokens, fixed, floor];
   for (const side of sides) await nsPerCall(side);
   const times = new Map<Call, number[]>(sides.map((side) => [side, []]));
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < OVERHEAD_ROUNDS; round++) {
     for (let i = 0; i < sides.length; i++) {
       const side = sides[(round + i) % sides.length]!;
       times.get(side)!.push(await nsPerCall(side));

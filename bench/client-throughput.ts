@@ -14,6 +14,8 @@ import { bearerInterceptors } from '@refreshkit/axios';
 import { bearerInterceptor } from '@refreshkit/undici';
 import {
   axiosOverhead,
+  OVERHEAD_CALLS,
+  OVERHEAD_ROUNDS,
   staticHeaderInterceptor,
   undiciOverhead,
   useStaticHeaderInterceptors,
@@ -82,37 +84,44 @@ interface Comparison {
   readonly overFloor: number;
   /** The client process's CPU time per request, token ÷ static, pooled over every run. */
   readonly cpuPerRequest: number;
+  /** The median round's ratio of two identical static clients: how far this machine lets the figure read. */
+  readonly resolution: number;
 }
 
-/** The three ways one client is run: refreshkit's token path, a static header, and a do-nothing interceptor. */
+/** The ways one client is run: refreshkit's token path, a static header (twice), and a do-nothing interceptor. */
 interface Sides {
   readonly tokens: Send;
   readonly fixed: Send;
+  /** A second client with the same static header: fixed ÷ it shows the noise of one figure. */
+  readonly fixedAgain: Send;
   /**
    * The same static header set by an interceptor that does nothing else: what
-   * any interceptor costs the client (undici's `compose` wraps each handler
-   * twice; axios runs a request with interceptors as a promise chain).
+   * any interceptor costs the client (undici 7's `compose` converts each
+   * response's headers twice for it; axios runs a request with interceptors
+   * as a promise chain).
    */
   readonly floor: Send;
 }
 
-/** Median round ratios token ÷ static and token ÷ floor, the spread of the first, and CPU per request. */
-async function compare({ tokens, fixed, floor }: Sides): Promise<Comparison> {
-  for (const send of [tokens, fixed, floor]) await requestsIn(send, WARM_UP_SECONDS);
+/** Median round ratios token ÷ static, token ÷ floor and static ÷ static, the spread of the first, and CPU per request. */
+async function compare({ tokens, fixed, fixedAgain, floor }: Sides): Promise<Comparison> {
+  const sides = [tokens, fixed, fixedAgain, floor];
+  for (const send of sides) await requestsIn(send, WARM_UP_SECONDS);
   const ratios: number[] = [];
   const overFloor: number[] = [];
+  const staticOverStatic: number[] = [];
   const tokenRuns: Run[] = [];
   const fixedRuns: Run[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     // The order rotates, so no side always runs first or last.
-    const order = [tokens, fixed, floor];
-    for (let shift = 0; shift < round % 3; shift++) order.push(order.shift()!);
+    const order = sides.map((_, i) => sides[(round + i) % sides.length]!);
     const runs = new Map<Send, Run>();
     for (const send of order) runs.set(send, await requestsIn(send, SECONDS));
     tokenRuns.push(runs.get(tokens)!);
     fixedRuns.push(runs.get(fixed)!);
     ratios.push(runs.get(tokens)!.requests / runs.get(fixed)!.requests);
     overFloor.push(runs.get(tokens)!.requests / runs.get(floor)!.requests);
+    staticOverStatic.push(runs.get(fixed)!.requests / runs.get(fixedAgain)!.requests);
   }
   const perRequest = (runs: Run[]) =>
     runs.reduce((sum, run) => sum + run.cpuMicros, 0) / runs.reduce((sum, run) => sum + run.requests, 0);
@@ -122,11 +131,12 @@ async function compare({ tokens, fixed, floor }: Sides): Promise<Comparison> {
     highest: Math.max(...ratios),
     overFloor: median(overFloor),
     cpuPerRequest: perRequest(tokenRuns) / perRequest(fixedRuns),
+    resolution: median(staticOverStatic),
   };
 }
 
 async function undiciSides(cache: TokenCache, url: string): Promise<Sides & { close: () => Promise<void> }> {
-  const agents = [new Agent(), new Agent(), new Agent()] as const;
+  const agents = [new Agent(), new Agent(), new Agent(), new Agent()] as const;
   const authorization = `Bearer ${await cache.getAccessToken(KEY)}`;
   const staticHeader = { authorization };
   const withTokens: Dispatcher = agents[0].compose(bearerInterceptor({ cache, key: KEY }));
@@ -134,6 +144,7 @@ async function undiciSides(cache: TokenCache, url: string): Promise<Sides & { cl
   return {
     tokens: async () => (await request(url, { dispatcher: withTokens })).body.text(),
     fixed: async () => (await request(url, { dispatcher: agents[1], headers: staticHeader })).body.text(),
+    fixedAgain: async () => (await request(url, { dispatcher: agents[3], headers: staticHeader })).body.text(),
     floor: async () => (await request(url, { dispatcher: withFloor })).body.text(),
     close: async () => {
       await Promise.all(agents.map((agent) => agent.close()));
@@ -146,8 +157,14 @@ async function axiosSides(cache: TokenCache, url: string): Promise<Sides> {
   const withTokens = axios.create();
   bearerInterceptors(withTokens, { cache, key: KEY });
   const plain = axios.create({ headers: { authorization } });
+  const plainAgain = axios.create({ headers: { authorization } });
   const withFloor = useStaticHeaderInterceptors(axios.create(), authorization);
-  return { tokens: () => withTokens.get(url), fixed: () => plain.get(url), floor: () => withFloor.get(url) };
+  return {
+    tokens: () => withTokens.get(url),
+    fixed: () => plain.get(url),
+    fixedAgain: () => plainAgain.get(url),
+    floor: () => withFloor.get(url),
+  };
 }
 
 export const clientThroughput: Benchmark = {
@@ -168,10 +185,10 @@ export const clientThroughput: Benchmark = {
       const micros = (ns: number) => (ns / 1000).toFixed(2);
       const figure = (
         name: string,
-        { ratio, lowest, highest, overFloor, cpuPerRequest }: Comparison,
+        { ratio, lowest, highest, overFloor, cpuPerRequest, resolution }: Comparison,
         { tokensNs, staticNs, floorNs }: Overhead,
       ) =>
-        `${name} ${ratio.toFixed(2)} (rounds ${lowest.toFixed(2)}–${highest.toFixed(2)}; ÷ a do-nothing interceptor ${overFloor.toFixed(2)}; ` +
+        `${name} ${ratio.toFixed(2)} (rounds ${lowest.toFixed(2)}–${highest.toFixed(2)}; static ÷ a second static client ${resolution.toFixed(2)}; ÷ a do-nothing interceptor ${overFloor.toFixed(2)}; ` +
         `client CPU per request ${cpuPerRequest.toFixed(2)}×; without the network +${micros(tokensNs - staticNs)} µs a call over the static header, ` +
         `the do-nothing interceptor +${micros(floorNs - staticNs)} µs)`;
       const perCall = (name: string, { tokensNs, staticNs, floorNs }: Overhead) =>
@@ -184,14 +201,14 @@ export const clientThroughput: Benchmark = {
         pass: worst >= 0.95,
         notes:
           `${CONCURRENCY} requests in flight per client from this process; the upstream (plain node:http) runs in a child process. ` +
-          `Each side is warmed up for ${WARM_UP_SECONDS} s, then ${ROUNDS} rounds of ${SECONDS} s runs of the three sides (token path, static header, do-nothing interceptor), the order rotating; ` +
-          "the figure is the median round's ratio token ÷ static. The do-nothing interceptor sets the same static header and nothing else: token ÷ it is refreshkit's own cost, " +
+          `Each side is warmed up for ${WARM_UP_SECONDS} s, then ${ROUNDS} rounds of ${SECONDS} s runs of the four sides (token path, static header, a second client with the static header, do-nothing interceptor), the order rotating; ` +
+          "the figure is the median round's ratio token ÷ static. Static ÷ the second static client is the same figure for two identical clients: how far this machine's loopback lets it read. The do-nothing interceptor sets the same static header and nothing else: token ÷ it is refreshkit's own cost, " +
           "the rest is what installing any interceptor costs the client: axios runs a request with interceptors as a promise chain, and undici 7's `compose` hands an interceptor the caller's handler wrapped for the controller API, which its dispatchers unwrap again, " +
           "copying every response's headers twice (refreshkit's interceptor answers `request` in its own callback API and skips both; the do-nothing interceptor does not). " +
           "Client CPU per request is this process's CPU time over the requests it completed, token ÷ static, pooled over all runs. The token path reads the cached token of one key, checks the origin and " +
           '(undici) follows redirects inside the interceptor, so it copies the request headers per call. ' +
-          '"Without the network": each client sends 20,000 calls one after another through its own API (undici `request`, axios `get`) to an in-process stand-in for the network ' +
-          "(a dispatcher that takes handlers as undici 7's do and answers with raw headers, an axios adapter) answering on the next microtask, the three sides rotating over 9 rounds " +
+          `"Without the network": each client sends ${OVERHEAD_CALLS.toLocaleString('en-US')} calls one after another through its own API (undici \`request\`, axios \`get\`) to an in-process stand-in for the network ` +
+          `(a dispatcher that takes handlers as undici 7's do and answers with raw headers, an axios adapter) answering on the next microtask, the three sides rotating over ${OVERHEAD_ROUNDS} rounds ` +
           `(medians, token path, static header and do-nothing interceptor: ${perCall('undici', undiciCost)}; ${perCall('axios', axiosCost)}). ` +
           "Loopback throughput on this machine drifts by tens of percent between seconds (see the rounds' spread); these per-call costs drift by a few.",
       };
