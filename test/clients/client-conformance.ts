@@ -115,6 +115,21 @@ export function describeClientConformance(client: ClientUnderTest): void {
       return { endpoint, cache, client: made };
     }
 
+    /**
+     * Sends a call to the API that has to wait for a refresh, holds the
+     * endpoint's answer, aborts the call while it waits, checks that it
+     * failed, and lets the refresh finish.
+     */
+    async function abortDuringRefresh(http: OutboundClient, endpoint: ScriptedEndpoint): Promise<void> {
+      endpoint.hold();
+      const controller = new AbortController();
+      const pending = failureOf(http.send({ url: `${api.origin}/me`, key: 'user', signal: controller.signal }));
+      await waitFor(async () => endpoint.calls.length === 1, 'the refresh');
+      controller.abort(new Error('caller gave up'));
+      expect(await pending).toMatchObject({ name: expect.stringMatching(/Error$/) });
+      endpoint.release();
+    }
+
     /** The error a call rejected with, unwrapped to what refreshkit threw. */
     async function failureOf(pending: Promise<unknown>): Promise<unknown> {
       const error = await pending.then(
@@ -278,13 +293,7 @@ export function describeClientConformance(client: ClientUnderTest): void {
 
     it('ends a call aborted while it waits for its token, sending nothing; the refresh still lands', async () => {
       const { client: http, endpoint, cache } = await setup(undefined, Date.now() - 1);
-      endpoint.hold();
-      const controller = new AbortController();
-      const pending = failureOf(http.send({ url: `${api.origin}/me`, key: 'user', signal: controller.signal }));
-      await waitFor(async () => endpoint.calls.length === 1, 'the refresh');
-      controller.abort(new Error('caller gave up'));
-      expect(await pending).toMatchObject({ name: expect.stringMatching(/Error$/) });
-      endpoint.release();
+      await abortDuringRefresh(http, endpoint);
       expect(await cache.getAccessToken('user')).toBe('access-1');
       expect(api.seen).toHaveLength(0);
     });
@@ -292,13 +301,7 @@ export function describeClientConformance(client: ClientUnderTest): void {
     it('ends a call aborted while it waits for the token that replaces one a 401 refused, sending no retry', async () => {
       const { client: http, endpoint } = await setup();
       api.isValid = (token) => token !== 'access-0';
-      endpoint.hold();
-      const controller = new AbortController();
-      const pending = failureOf(http.send({ url: `${api.origin}/me`, key: 'user', signal: controller.signal }));
-      await waitFor(async () => endpoint.calls.length === 1, 'the refresh after the 401');
-      controller.abort(new Error('caller gave up'));
-      expect(await pending).toMatchObject({ name: expect.stringMatching(/Error$/) });
-      endpoint.release();
+      await abortDuringRefresh(http, endpoint);
       // A call made after the refresh lands comes back only once the aborted call would have retried.
       expect((await http.send({ url: `${api.origin}/me`, key: 'user' })).status).toBe(200);
       expect(api.seen.map((r) => r.authorization)).toEqual(['Bearer access-0', 'Bearer access-1']);
