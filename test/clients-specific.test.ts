@@ -3,15 +3,19 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import axios from 'axios';
 import got from 'got';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { OAuth2Endpoint, OriginNotAllowedError, TokenCache } from '@refreshkit/core';
 import { bearerInterceptors } from '@refreshkit/axios';
 import { bearerHooks } from '@refreshkit/got';
 import { bearerInterceptor } from '@refreshkit/undici';
+import { controllerApiOnly } from './clients/undici.js';
 import { ApiServer } from './support/api-server.js';
 import { ScriptedEndpoint } from './support/scripted-endpoint.js';
 import { json, TokenServer } from './support/token-server.js';
+import { waitFor } from './support/wait-for.js';
 
 let api: ApiServer;
 let foreign: ApiServer;
@@ -115,6 +119,43 @@ describe('@refreshkit/undici', () => {
       expect(endpoint.calls).toHaveLength(1);
     },
   );
+
+  it.each([
+    ['directly', []],
+    ['under a controller-API interceptor', [controllerApiOnly]],
+  ] as const)('holds the server back while `request` (%s) leaves the body unread, and resumes', async (_how, outer) => {
+    const total = 64 * 1024 * 1024;
+    let written = 0;
+    const big = createServer((_req, res) => {
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const write = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', write);
+        }
+        res.end();
+      };
+      write();
+    });
+    await new Promise<void>((resolve) => big.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(big.address() as AddressInfo).port}`;
+    const cache = new TokenCache({ endpoint: new ScriptedEndpoint(Date.now), allowedOrigins: [origin] });
+    await cache.set('user', { accessToken: 'access-user', expiresAt: Date.now() + 3_600_000 });
+    const agent = new Agent();
+    const dispatcher = agent.compose(bearerInterceptor({ cache, key: 'user' }), ...outer);
+    try {
+      const { body } = await request(`${origin}/big`, { dispatcher });
+      // Unread, the body fills the socket's buffers and the server's writes stop well short of the whole.
+      let seen = -1;
+      await waitFor(async () => seen === (seen = written), 'the server to stall', { intervalMs: 300 });
+      expect(written).toBeLessThan(total / 2);
+      expect((await body.arrayBuffer()).byteLength).toBe(total);
+    } finally {
+      await agent.close();
+      big.closeAllConnections();
+      await new Promise((resolve) => big.close(resolve));
+    }
+  });
 
   it("hands `request` the response's raw headers as the server wrote them, as without the interceptor", async () => {
     const agent = new Agent();

@@ -61,7 +61,7 @@ class ControllerOnlyHandler implements Dispatcher.DispatchHandler {
 }
 
 /** An interceptor composed outside the bearer interceptor that hands it controller-API handlers only. */
-const controllerApiOnly: Dispatcher.DispatcherComposeInterceptor = (dispatch) =>
+export const controllerApiOnly: Dispatcher.DispatcherComposeInterceptor = (dispatch) =>
   function controllerOnly(opts, handler) {
     return dispatch(opts, new ControllerOnlyHandler(handler));
   };
