@@ -162,15 +162,14 @@ export class TokenCache extends TypedEvents<TokenCacheEvents> {
 
   /**
    * The hit path: whether `found` (one store read) is a usable record, to
-   * be served as it is; if so the hit is counted, and inside the refresh
-   * window a background refresh starts. One clock read, no closures, no
-   * allocation. A pending
-   * (promise) read has no `refreshAt` or `usableUntil`, so both comparisons
-   * are false and it goes to the slow path with everything else that is not
-   * a hit. It reads the store's local copy (no `fresh`): a usable token is
-   * served even while the shared source is down or another holder has the
-   * lock. Inside the refresh window the token is served as directly, with a
-   * background refresh: it must not slow the callers of its key.
+   * be served as it is; if so the hit is counted. One clock read, no
+   * closures, no allocation. Inside the refresh window the token is served
+   * as directly, and a background refresh starts: it must not slow the
+   * callers of its key. A pending (promise) read has no `refreshAt` or
+   * `usableUntil`, so both comparisons are false and it goes to the slow
+   * path with everything else that is not a hit. It reads the store's local
+   * copy (no `fresh`): a usable token is served even while the shared source
+   * is down or another holder has the lock.
    */
   #takeHit(key: string, found: MaybePromise<TokenRecord | undefined>): found is ServedRecord {
     if (found === undefined) return false;

@@ -37,7 +37,7 @@ const STATE = Symbol('refreshkit.bearer');
  * state, not in it: got's errors carry the options, and so the context,
  * which applications log.
  */
-const credentialsOf = new WeakMap<BearerState, CallCredentials>();
+const sentCredentials = new WeakMap<BearerState, CallCredentials>();
 
 function stateOf(options: { readonly context: object }): BearerState | undefined {
   return (options.context as Record<symbol, BearerState | undefined>)[STATE];
@@ -88,15 +88,15 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
     const origin = bearer.allowedOriginOf(request.url as URL | string);
     const credentials = await bearer.credentials(key, request.signal);
     const created: BearerState = { key, origin, retries: undefined, needsToken: false, bearerSent: true };
-    credentialsOf.set(created, credentials);
+    sentCredentials.set(created, credentials);
     (request.context as Record<symbol, BearerState>)[STATE] = created;
     await applyCredentials(request, created, credentials);
   };
 
   async function freshCredentials(state: BearerState, request: RequestOptions): Promise<CallCredentials> {
-    if (!state.needsToken) return credentialsOf.get(state)!;
+    if (!state.needsToken) return sentCredentials.get(state)!;
     const credentials = await bearer.credentials(state.key, request.signal);
-    credentialsOf.set(state, credentials);
+    sentCredentials.set(state, credentials);
     state.needsToken = false;
     return credentials;
   }
@@ -104,7 +104,7 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
   const beforeRedirect: BeforeRedirectHook = async (request, response) => {
     const state = stateOf(request);
     if (state === undefined) return;
-    const credentials = credentialsOf.get(state)!;
+    const credentials = sentCredentials.get(state)!;
     learnNonce(state, credentials, response.headers['dpop-nonce']);
     await applyCredentials(request, state, credentials);
   };
@@ -113,7 +113,7 @@ export function bearerHooks(options: BearerHooksOptions): ExtendOptions {
     const { options: request } = response.request;
     const state = stateOf(request);
     if (state === undefined || !state.bearerSent) return response;
-    const credentials = credentialsOf.get(state)!;
+    const credentials = sentCredentials.get(state)!;
     learnNonce(state, credentials, response.headers['dpop-nonce']);
     if (response.statusCode !== 401 || !isReplayableBody(request.body)) return response;
     const challenge = response.headers['www-authenticate'];
